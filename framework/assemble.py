@@ -1,0 +1,78 @@
+"""Turn a validated recipe into a Pretrainer (and its teacher) through the registry.
+
+Components are built in dependency order; each one's sizes (widths, patch grid, vocab)
+are put in the :class:`BuildContext` for the components built after it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Optional
+
+from framework.context import ViewSpec
+from framework.pretrainer import Pretrainer
+from framework.registry import BuildContext, Registry
+from framework.validation import RecipeValidationError, ValidationIssue
+
+
+def tokenizer_context(tokenizer: Any) -> dict[str, Any]:
+    """Sizes and special ids that text components need from the tokenizer."""
+    return {
+        "vocab_size": len(tokenizer),
+        "pad_token_id": tokenizer.pad_token_id,
+        "mask_token_id": tokenizer.mask_token_id,
+        "cls_token_id": tokenizer.cls_token_id,
+        "special_token_ids": sorted(set(tokenizer.all_special_ids)),
+    }
+
+
+def assemble(recipe: Mapping[str, Any], registry: Registry, tokenizer: Any) -> tuple[Pretrainer, Optional[Any]]:
+    """Build the student Pretrainer and the teacher (``None`` when the recipe has none)."""
+    data, model = recipe["data"], recipe["model"]
+    ctx = BuildContext(registry, {
+        "image_size": data["image_size"], "max_text_len": data["max_text_len"],
+        "mean": data["mean"], "std": data["std"], **tokenizer_context(tokenizer),
+    })
+    image_encoder = ctx.build("image_encoder", model["image_encoder"])
+    ctx.values.update(image_width=image_encoder.width, patch_size=image_encoder.patch_size,
+                      grid=tuple(image_encoder.grid), num_patches=image_encoder.num_patches)
+    text_encoder = ctx.build("text_encoder", model["text_encoder"])
+    ctx.values["text_width"] = text_encoder.width
+    fusion = ctx.build("fusion", model["fusion"]) if "fusion" in model else None
+    if fusion is not None:
+        ctx.values["fusion_width"] = fusion.width
+    decoders = {name: ctx.build("decoder", cfg) for name, cfg in model.get("decoders", {}).items()}
+    ctx.values["decoder_widths"] = {name: d.width for name, d in decoders.items()}
+    views = {
+        name: ViewSpec(name,
+                       ctx.build("image_masking", spec["image"]) if "image" in spec else None,
+                       ctx.build("text_masking", spec["text"]) if "text" in spec else None)
+        for name, spec in recipe["views"].items()
+    }
+    objectives = _build_objectives(recipe, ctx)
+    student = Pretrainer(image_encoder=image_encoder, text_encoder=text_encoder, fusion=fusion,
+                         decoders=decoders, objectives=objectives, views=views)
+    teacher = ctx.build("teacher", model["teacher"], student=student) if "teacher" in model else None
+    return student, teacher
+
+
+def _build_objectives(recipe: Mapping[str, Any], ctx: BuildContext) -> dict[str, Any]:
+    objectives: dict[str, Any] = {}
+    issues: list[ValidationIssue] = []
+    types_so_far: set[str] = set()
+    for i, cfg in enumerate(recipe["objectives"]):
+        where = f"$.objectives[{i}]"
+        name = cfg.get("name", cfg["type"])
+        if name in objectives:
+            issues.append(ValidationIssue(where, f"a second objective named '{name}'; give one of them a distinct \"name\""))
+            continue
+        objective = ctx.build("objective", {**cfg, "name": name})
+        missing = [n for n in objective.needs if n not in types_so_far]
+        if missing:
+            issues.append(ValidationIssue(where, f"'{cfg['type']}' needs objective(s) {missing} earlier in the list"))
+        if objective.requires_teacher and "teacher" not in recipe["model"]:
+            issues.append(ValidationIssue(where, f"'{cfg['type']}' reads teacher outputs; add model.teacher (e.g. {{\"type\": \"ema\"}})"))
+        types_so_far.add(cfg["type"])
+        objectives[name] = objective
+    if issues:
+        raise RecipeValidationError(issues)
+    return objectives

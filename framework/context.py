@@ -1,0 +1,146 @@
+"""Per-step state shared by objectives: masked views encoded once, teacher views, caches.
+
+Each view is masked and encoded the first time an objective asks for it and reused by
+every other objective in the step; fusion runs only if someone reads ``view.fused``.
+The teacher encodes a view under ``no_grad`` the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Optional
+
+import torch
+from torch import nn
+
+from framework.types import Batch, FusedEncoding, ImageEncoding, MaskingOutput, TextEncoding, TextMaskingOutput
+
+
+@dataclass
+class Backbone:
+    """The modules that encode a view: a student's or a teacher's copies of them."""
+
+    image_encoder: nn.Module
+    text_encoder: nn.Module
+    fusion: Optional[nn.Module] = None
+
+
+@dataclass
+class ViewSpec:
+    """A named masking of a batch: an image masker, a text masker, or neither."""
+
+    name: str
+    image: Optional[Callable[..., MaskingOutput]] = None
+    text: Optional[Callable[..., TextMaskingOutput]] = None
+
+
+@dataclass
+class EncodedView:
+    """A batch masked as a view says and encoded; ``fused`` is computed on first use."""
+
+    name: str
+    image: ImageEncoding
+    text: TextEncoding
+    image_mask: Optional[MaskingOutput]
+    text_mask: Optional[TextMaskingOutput]
+    fuse: Optional[Callable[[ImageEncoding, TextEncoding], FusedEncoding]] = None
+    _fused: Optional[FusedEncoding] = field(default=None, repr=False)
+
+    @property
+    def fused(self) -> FusedEncoding:
+        if self._fused is None:
+            if self.fuse is None:
+                raise RuntimeError(f"view '{self.name}' was asked for fused features but the model has no fusion; add model.fusion to the recipe")
+            self._fused = self.fuse(self.image, self.text)
+        return self._fused
+
+
+def mask_view(spec: ViewSpec, batch: Batch, generator: torch.Generator, patch_size: int, grid: tuple[int, int]) -> tuple[Optional[MaskingOutput], Optional[TextMaskingOutput]]:
+    """Draw the image and text masks of one view for ``batch``."""
+    image_mask = text_mask = None
+    if spec.image is not None:
+        image = batch["image"]
+        image_mask = spec.image(
+            batch_size=image.shape[0], grid=grid, patch_size=patch_size, generator=generator,
+            device=image.device, boxes=batch.get("boxes"), box_mask=batch.get("box_mask"),
+        )
+    if spec.text is not None:
+        text_mask = spec.text(
+            input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+            special_tokens_mask=batch["special_tokens_mask"], generator=generator,
+        )
+    return image_mask, text_mask
+
+
+def encode_view(backbone: Backbone, batch: Batch, name: str, image_mask: Optional[MaskingOutput], text_mask: Optional[TextMaskingOutput]) -> EncodedView:
+    """Run the backbone's encoders on a batch masked by ``image_mask`` / ``text_mask``."""
+    image = backbone.image_encoder(batch["image"], mask=image_mask)
+    input_ids = text_mask.input_ids if text_mask is not None else batch["input_ids"]
+    text = backbone.text_encoder(input_ids, batch["attention_mask"], mask=text_mask)
+    return EncodedView(name, image, text, image_mask, text_mask, backbone.fusion)
+
+
+class StepContext:
+    """What objectives see during one forward pass.
+
+    ``view(name)`` / ``teacher_view(name)`` give encoded views, ``decoded(decoder, view)``
+    a decoder's output, ``teacher_module(path)`` the teacher's copy of a student module
+    and ``shared`` a dict objectives use to hand results to later ones (e.g. ITC
+    similarities for ITM's hard negatives).
+    """
+
+    def __init__(self, *, batch: Batch, generator: torch.Generator, student: Backbone, views: Mapping[str, ViewSpec],
+                 decoders: Mapping[str, nn.Module], teacher: Any = None) -> None:
+        self.batch = batch
+        self.generator = generator
+        self.student = student
+        self.views = views
+        self.decoders = decoders
+        self.teacher = teacher
+        self.shared: dict[str, Any] = {}
+        self._masks: dict[str, tuple[Optional[MaskingOutput], Optional[TextMaskingOutput]]] = {}
+        self._encoded: dict[tuple[str, str], EncodedView] = {}
+        self._decoded: dict[tuple[str, str], Any] = {}
+
+    @property
+    def batch_size(self) -> int:
+        return self.batch["input_ids"].shape[0]
+
+    def masks(self, name: str) -> tuple[Optional[MaskingOutput], Optional[TextMaskingOutput]]:
+        """The masks of view ``name``, drawn once per step and shared by student and teacher."""
+        if name not in self._masks:
+            encoder = self.student.image_encoder
+            self._masks[name] = mask_view(self.views[name], self.batch, self.generator, encoder.patch_size, encoder.grid)
+        return self._masks[name]
+
+    def view(self, name: str) -> EncodedView:
+        """View ``name`` encoded by the student (with gradients)."""
+        key = ("student", name)
+        if key not in self._encoded:
+            self._encoded[key] = encode_view(self.student, self.batch, name, *self.masks(name))
+        return self._encoded[key]
+
+    def teacher_view(self, name: str) -> EncodedView:
+        """View ``name`` encoded by the teacher's backbone copies, without gradients."""
+        if self.teacher is None:
+            raise RuntimeError("an objective asked for teacher features but the recipe has no model.teacher")
+        key = ("teacher", name)
+        if key not in self._encoded:
+            with torch.no_grad():
+                view = encode_view(self.teacher.backbone(), self.batch, name, *self.masks(name))
+            if view.fuse is not None:
+                view.fuse = torch.no_grad()(view.fuse)
+            self._encoded[key] = view
+        return self._encoded[key]
+
+    def teacher_module(self, path: str) -> nn.Module:
+        if self.teacher is None:
+            raise RuntimeError(f"an objective asked for the teacher's '{path}' but the recipe has no model.teacher")
+        return self.teacher.module(path)
+
+    def decoded(self, decoder: str, view: str) -> Any:
+        """Output of decoder ``decoder`` on the student's view ``view`` (computed once)."""
+        key = (decoder, view)
+        if key not in self._decoded:
+            self._decoded[key] = self.decoders[decoder](self.view(view))
+        return self._decoded[key]

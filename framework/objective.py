@@ -1,0 +1,72 @@
+"""Base class and shared schema pieces for objectives (losses).
+
+An objective reads the views it names through a :class:`framework.context.StepContext`
+and returns a :class:`framework.types.LossOutput`. The Pretrainer multiplies the loss by
+the objective's ``weight`` and sums; the objective itself never sees other losses.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from torch import nn
+
+from framework.types import LossOutput
+
+COMMON_PROPERTIES: dict[str, Any] = {
+    "name": {
+        "type": "string",
+        "pattern": "^[A-Za-z_][A-Za-z0-9_]*$",
+        "description": "Unique name of this objective (metrics key and module path); defaults to its type.",
+    },
+    "weight": {"type": "number", "minimum": 0, "default": 1.0, "description": "Multiplier of this loss in the total."},
+}
+
+VIEW_REF: dict[str, Any] = {"type": "string", "x-framework-ref": "views", "description": "Name of the view this objective reads."}
+DECODER_REF: dict[str, Any] = {
+    "type": ["string", "null"],
+    "x-framework-ref": "model.decoders",
+    "default": None,
+    "description": "Name of a decoder in model.decoders to read (null: read encoder/fusion features directly).",
+}
+
+
+def objective_schema(properties: dict[str, Any], required: tuple[str, ...] = ()) -> dict[str, Any]:
+    """An objective params schema: ``properties`` plus ``name`` and ``weight``."""
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": list(required),
+        "properties": {**COMMON_PROPERTIES, **properties},
+    }
+
+
+class Objective(nn.Module):
+    """A loss over one or more views.
+
+    Subclasses set ``requires_teacher`` when they read teacher outputs and ``needs`` to the
+    objective *types* that must run before them in the same step (e.g. ITM needs the ITC
+    similarities for hard negatives); the assembler checks both against the recipe.
+    """
+
+    requires_teacher: bool = False
+    needs: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, *, name: str = "", weight: float = 1.0) -> None:
+        super().__init__()
+        self.objective_name = name
+        self.weight = weight
+
+    def view_names(self) -> list[str]:
+        """The views this objective reads (the assembler checks they exist)."""
+        names = []
+        for attr in ("view", "views", "teacher_view"):
+            value = getattr(self, attr, None)
+            if isinstance(value, str):
+                names.append(value)
+            elif isinstance(value, (list, tuple)):
+                names.extend(value)
+        return names
+
+    def forward(self, ctx: Any) -> LossOutput:  # pragma: no cover - abstract
+        raise NotImplementedError

@@ -1,0 +1,61 @@
+"""The generic Pretrainer: encoders, fusion, decoders and objectives of any recipe.
+
+It knows no paper. Per step it builds a :class:`StepContext`, runs each objective in
+recipe order (objectives pull the views they need from the context, which masks and
+encodes each view once) and returns the weighted sum of their losses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Optional
+
+import torch
+from torch import nn
+
+from framework.context import Backbone, StepContext, ViewSpec
+from framework.objective import Objective
+from framework.types import Batch
+
+
+@dataclass
+class StepOutput:
+    """Total loss of a forward pass, each objective's (unweighted) loss and extra metrics."""
+
+    loss: torch.Tensor
+    losses: dict[str, torch.Tensor] = field(default_factory=dict)
+    metrics: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+class Pretrainer(nn.Module):
+    """Holds already-built components and sums the objectives' weighted losses."""
+
+    def __init__(self, *, image_encoder: nn.Module, text_encoder: nn.Module, fusion: Optional[nn.Module],
+                 decoders: Mapping[str, nn.Module], objectives: Mapping[str, Objective],
+                 views: Mapping[str, ViewSpec]) -> None:
+        super().__init__()
+        self.image_encoder = image_encoder
+        self.text_encoder = text_encoder
+        self.fusion = fusion
+        self.decoders = nn.ModuleDict(dict(decoders))
+        self.objectives = nn.ModuleDict(dict(objectives))
+        self.views = dict(views)
+
+    def backbone(self) -> Backbone:
+        return Backbone(self.image_encoder, self.text_encoder, self.fusion)
+
+    def context(self, batch: Batch, generator: torch.Generator, teacher: Any = None) -> StepContext:
+        return StepContext(batch=batch, generator=generator, student=self.backbone(), views=self.views,
+                           decoders=self.decoders, teacher=teacher)
+
+    def forward(self, batch: Batch, generator: torch.Generator, teacher: Any = None) -> StepOutput:
+        ctx = self.context(batch, generator, teacher)
+        total = torch.zeros((), device=batch["image"].device)
+        out = StepOutput(total)
+        for name, objective in self.objectives.items():
+            result = objective(ctx)
+            out.losses[name] = result.loss
+            out.metrics.update({f"{name}/{k}": v.detach() for k, v in result.metrics.items()})
+            total = total + objective.weight * result.loss
+        out.loss = total
+        return out

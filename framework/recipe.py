@@ -1,0 +1,135 @@
+"""Recipe loading: ``extends`` chains, deep merge, ``--set`` overrides, hashing, diffs.
+
+A recipe is plain JSON data and is never executed. ``extends`` names another recipe file
+relative to the extending one; objects merge key by key and lists are replaced whole.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+SCHEMA_KEY = "$schema"
+EXTENDS_KEY = "extends"
+
+
+class RecipeError(Exception):
+    """A recipe file or override could not be read or applied."""
+
+
+def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """Merge ``override`` into ``base``: objects recursively, everything else replaced."""
+    out = copy.deepcopy(dict(base))
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    """Parse a JSON object from ``path``, naming the file, line and column on errors."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise RecipeError(f"{path}: cannot read recipe: {exc.strerror}") from exc
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise RecipeError(f"{path}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from exc
+    if not isinstance(data, dict):
+        raise RecipeError(f"{path}: a recipe must be a JSON object, found {type(data).__name__}")
+    return data
+
+
+def load_recipe(path: str | Path, overrides: Iterable[str] = ()) -> dict[str, Any]:
+    """Read ``path``, resolve its ``extends`` chain and apply ``KEY=VALUE`` overrides."""
+    recipe = _resolve(Path(path), chain=())
+    for override in overrides:
+        recipe = apply_override(recipe, override)
+    return recipe
+
+
+def _resolve(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
+    path = path.resolve()
+    if path in chain:
+        cycle = " -> ".join(p.name for p in (*chain, path))
+        raise RecipeError(f"{path}: 'extends' forms a cycle: {cycle}")
+    data = read_json(path)
+    data.pop(SCHEMA_KEY, None)
+    parent = data.pop(EXTENDS_KEY, None)
+    if parent is None:
+        return data
+    if not isinstance(parent, str):
+        raise RecipeError(f"{path}::$.extends: must be a path to another recipe, found {parent!r}")
+    parent_path = path.parent / parent
+    if not parent_path.exists():
+        raise RecipeError(f"{path}::$.extends: '{parent}' does not exist (looked for {parent_path})")
+    return deep_merge(_resolve(parent_path, (*chain, path)), data)
+
+
+def parse_value(text: str) -> Any:
+    """Parse an override value as JSON, falling back to the plain string."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def apply_override(recipe: Mapping[str, Any], override: str) -> dict[str, Any]:
+    """Apply one ``a.b.0.c=VALUE`` override; list items are addressed by index."""
+    key, sep, raw = override.partition("=")
+    if not sep or not key:
+        raise RecipeError(f"--set {override!r}: expected KEY=VALUE, for example optim.lr=1e-4")
+    out = copy.deepcopy(dict(recipe))
+    node: Any = out
+    parts = key.split(".")
+    for depth, part in enumerate(parts):
+        last = depth == len(parts) - 1
+        where = ".".join(parts[: depth + 1])
+        if isinstance(node, list):
+            if not part.isdigit() or int(part) >= len(node):
+                raise RecipeError(f"--set {override!r}: '{where}' is not an index of a list of {len(node)}")
+            index: Any = int(part)
+        elif isinstance(node, dict):
+            index = part
+        else:
+            raise RecipeError(f"--set {override!r}: '{'.'.join(parts[:depth])}' is {node!r}, not an object or list")
+        if last:
+            node[index] = parse_value(raw)
+        else:
+            if isinstance(node, dict) and index not in node:
+                node[index] = {}
+            node = node[index]
+    return out
+
+
+def canonical_json(recipe: Mapping[str, Any]) -> str:
+    return json.dumps(recipe, sort_keys=True, separators=(",", ":"))
+
+
+def recipe_hash(recipe: Mapping[str, Any]) -> str:
+    """A short content hash of a resolved recipe, stable across key order."""
+    return hashlib.sha256(canonical_json(recipe).encode()).hexdigest()[:16]
+
+
+def diff(a: Any, b: Any, path: str = "$") -> list[str]:
+    """Lines describing every difference between two resolved recipes, by JSON path."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        lines: list[str] = []
+        for key in sorted(set(a) | set(b)):
+            sub = f"{path}.{key}"
+            if key not in a:
+                lines.append(f"+ {sub}: {json.dumps(b[key])}")
+            elif key not in b:
+                lines.append(f"- {sub}: {json.dumps(a[key])}")
+            else:
+                lines.extend(diff(a[key], b[key], sub))
+        return lines
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        return [line for i, (x, y) in enumerate(zip(a, b)) for line in diff(x, y, f"{path}[{i}]")]
+    return [] if a == b else [f"~ {path}: {json.dumps(a)} -> {json.dumps(b)}"]

@@ -1,0 +1,214 @@
+"""Component registry: loads plugins from entry points and builds components by name.
+
+Each plugin yields :class:`ComponentSpec` records from its ``framework_components`` hook.
+The registry checks every params schema against the JSON Schema metaschema, refuses
+duplicate names (listing every provider), and builds components from validated params
+with the schema's defaults filled in — defaults live in the schemas and nowhere else.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import inspect
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from types import ModuleType
+from typing import Any, Callable, Iterable, Mapping, Optional
+
+import jsonschema
+import pluggy
+
+from framework import hookspecs
+
+KINDS: dict[str, str] = {
+    "image_encoder": "turns images (and an optional patch mask) into tokens",
+    "text_encoder": "turns token ids into contextual token features",
+    "fusion": "mixes image and text features into a pair representation",
+    "decoder": "maps encoded views back to per-position features for reconstruction",
+    "head": "small projection on top of features (MLP, linear, predictor)",
+    "image_masking": "chooses which image patches of a view are masked",
+    "text_masking": "chooses which caption tokens of a view are masked",
+    "target": "what a reconstruction objective predicts (pixels, codes, teacher features)",
+    "objective": "a weighted loss computed from one or more views",
+    "teacher": "a gradient-free copy of the student updated after each step",
+    "dataset": "a source of image-caption (or unpaired) samples",
+    "tokenizer": "turns captions into token ids",
+    "image_tokenizer": "turns images into discrete codes (VQ-VAE, dVAE)",
+    "evaluator": "an evaluation task run by `framework eval`",
+}
+"""Every kind of component and what it does; a spec of another kind is refused."""
+
+COMPONENT_KEYWORD = "x-framework-kind"
+"""Marks a schema node as a nested component of the named kind (``{"type": ..., ...}``)."""
+
+
+class RegistryError(Exception):
+    """A plugin or component could not be loaded, registered or found."""
+
+
+@dataclass(frozen=True)
+class ComponentSpec:
+    """One registered component: what a plugin's ``framework_components`` hook yields."""
+
+    kind: str
+    name: str
+    factory: Callable[..., Any]
+    schema: Mapping[str, Any]
+    doc: str
+    provider: str = field(default="", compare=False)
+
+
+@dataclass
+class BuildContext:
+    """What a factory may need beyond its own params: sizes fixed by other components
+    (``vocab_size``, ``image_size``, widths) and a way to build nested components."""
+
+    registry: "Registry"
+    values: dict[str, Any] = field(default_factory=dict)
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self.values:
+            raise RegistryError(
+                f"component needs '{key}' from the build context, which has only "
+                f"{sorted(self.values)}; is a component it depends on missing from the recipe?"
+            )
+        return self.values[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.values.get(key, default)
+
+    def build(self, kind: str, config: Mapping[str, Any], **extra: Any) -> Any:
+        """Build a nested component; ``extra`` adds entries to the context for it."""
+        child = BuildContext(self.registry, {**self.values, **extra})
+        return self.registry.build(kind, config, child)
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """A ' (did you mean ...?)' suffix naming the closest choices, or ''."""
+    close = difflib.get_close_matches(word, list(choices), n=3, cutoff=0.6)
+    return f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
+
+
+def fill_defaults(schema: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
+    """Return ``params`` with the schema's property defaults filled in, recursively."""
+    out = copy.deepcopy(dict(params))
+    for key, sub in schema.get("properties", {}).items():
+        if key not in out and "default" in sub:
+            out[key] = copy.deepcopy(sub["default"])
+        if isinstance(out.get(key), dict) and sub.get("type") == "object" and COMPONENT_KEYWORD not in sub:
+            out[key] = fill_defaults(sub, out[key])
+    return out
+
+
+class Registry:
+    """All components of all installed plugins, by kind and name."""
+
+    def __init__(self) -> None:
+        self.plugin_manager = pluggy.PluginManager(hookspecs.PROJECT)
+        self.plugin_manager.add_hookspecs(hookspecs)
+        self._specs: dict[str, dict[str, ComponentSpec]] = {kind: {} for kind in KINDS}
+        self.distributions: dict[str, str] = {}  # plugin name -> "dist==version"
+
+    # --- loading ----------------------------------------------------------------
+
+    def load_entry_points(self, group: str = hookspecs.ENTRY_POINT_GROUP) -> "Registry":
+        """Import and register every plugin of the entry-point group, naming the culprit
+        distribution when one fails."""
+        for ep in sorted(entry_points(group=group), key=lambda e: e.name):
+            dist = f"{ep.dist.name}=={ep.dist.version}" if ep.dist else "unknown distribution"
+            try:
+                plugin = ep.load()
+            except Exception as exc:
+                raise RegistryError(
+                    f"plugin '{ep.name}' ({ep.value}) from {dist} failed to import: {exc}"
+                ) from exc
+            self.register_plugin(plugin, name=ep.name, distribution=dist)
+        return self
+
+    def register_plugin(self, plugin: ModuleType | object, *, name: str, distribution: str) -> None:
+        """Register one plugin object and collect its components."""
+        wanted = getattr(plugin, "FRAMEWORK_API_VERSION", hookspecs.API_VERSION)
+        if wanted != hookspecs.API_VERSION:
+            raise RegistryError(
+                f"plugin '{name}' from {distribution} was written for plugin API version "
+                f"{wanted}, but this framework provides version {hookspecs.API_VERSION}; "
+                f"install a release of {distribution.split('==')[0]} built for API {hookspecs.API_VERSION}"
+            )
+        self.plugin_manager.register(plugin, name=name)
+        self.plugin_manager.check_pending()
+        self.distributions[name] = distribution
+        impl = getattr(plugin, "framework_components", None)
+        if impl is None:
+            return
+        try:
+            specs = list(impl())
+        except Exception as exc:
+            raise RegistryError(f"plugin '{name}' from {distribution} failed to list its components: {exc}") from exc
+        for spec in specs:
+            self.add(ComponentSpec(spec.kind, spec.name, spec.factory, spec.schema, spec.doc, distribution))
+
+    def add(self, spec: ComponentSpec) -> None:
+        """Add one component, checking its kind, name and schema."""
+        where = f"{spec.kind} '{spec.name}' from {spec.provider or 'an unnamed provider'}"
+        if spec.kind not in KINDS:
+            raise RegistryError(f"{where}: unknown kind{did_you_mean(spec.kind, KINDS)}; kinds are {sorted(KINDS)}")
+        try:
+            jsonschema.Draft202012Validator.check_schema(spec.schema)
+        except jsonschema.SchemaError as exc:
+            raise RegistryError(f"{where}: its params schema is not valid JSON Schema: {exc.message}") from exc
+        if spec.schema.get("type", "object") != "object" or "type" in spec.schema.get("properties", {}):
+            raise RegistryError(f"{where}: a params schema must be an object schema without a 'type' property")
+        existing = self._specs[spec.kind].get(spec.name)
+        if existing is not None:
+            raise RegistryError(
+                f"{spec.kind} '{spec.name}' is registered twice: by {existing.provider} and by "
+                f"{spec.provider}; uninstall one of them or rename the component"
+            )
+        self._specs[spec.kind][spec.name] = spec
+
+    # --- lookup and building ----------------------------------------------------------
+
+    def names(self, kind: str) -> list[str]:
+        return sorted(self._specs[kind])
+
+    def specs(self, kind: Optional[str] = None) -> list[ComponentSpec]:
+        kinds = [kind] if kind else list(KINDS)
+        return [self._specs[k][n] for k in kinds for n in sorted(self._specs[k])]
+
+    def get(self, kind: str, name: str) -> ComponentSpec:
+        if kind not in self._specs:
+            raise RegistryError(f"unknown component kind '{kind}'{did_you_mean(kind, KINDS)}")
+        try:
+            return self._specs[kind][name]
+        except KeyError:
+            known = self.names(kind)
+            raise RegistryError(
+                f"no {kind} named '{name}'{did_you_mean(name, known)}; registered: {', '.join(known) or 'none'}"
+            ) from None
+
+    def build(self, kind: str, config: Mapping[str, Any], context: Optional[BuildContext] = None) -> Any:
+        """Build the component ``config["type"]`` of ``kind`` from its (validated) params."""
+        spec = self.get(kind, config["type"])
+        params = fill_defaults(spec.schema, {k: v for k, v in config.items() if k != "type"})
+        context = context or BuildContext(self)
+        if "context" in inspect.signature(spec.factory).parameters:
+            params["context"] = context
+        try:
+            return spec.factory(**params)
+        except TypeError as exc:
+            raise RegistryError(f"{kind} '{spec.name}' from {spec.provider} could not be built: {exc}") from exc
+
+    def hook(self) -> Any:
+        return self.plugin_manager.hook
+
+
+_DEFAULT: Optional[Registry] = None
+
+
+def default_registry() -> Registry:
+    """The registry of every installed plugin, loaded once per process."""
+    global _DEFAULT
+    if _DEFAULT is None:
+        _DEFAULT = Registry().load_entry_points()
+    return _DEFAULT

@@ -1,0 +1,109 @@
+"""Typed records passed between components: masks, encodings and losses.
+
+Components never return bare tuples; these records say what each tensor is, so a new
+plugin can be read against them without reading the code that calls it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+import torch
+
+Batch = dict[str, torch.Tensor]
+"""A collated batch: ``image`` [B,3,H,W] (normalised), ``input_ids`` / ``attention_mask`` /
+``special_tokens_mask`` [B,T]; optional ``boxes`` [B,M,4] (pixels, x0 y0 x1 y1) with
+``box_mask`` [B,M], ``has_image`` / ``has_text`` [B] for unpaired sources, ``index`` [B]."""
+
+
+@dataclass
+class MaskingOutput:
+    """Which positions of a sequence are masked (MAE convention: ``True`` means masked).
+
+    ``ids_keep`` [B,K] lists visible positions in shuffled order and ``ids_restore`` [B,L]
+    inverts the shuffle, so ``gather(cat(kept, filler), ids_restore)`` restores the order.
+    They are ``None`` for masks whose visible count differs between samples (these can
+    only be used by encoders that keep every position, e.g. mask-token-at-input).
+    """
+
+    mask: torch.Tensor
+    ids_keep: Optional[torch.Tensor] = None
+    ids_restore: Optional[torch.Tensor] = None
+
+
+@dataclass
+class TextMaskingOutput:
+    """A masked caption: corrupted ``input_ids`` to encode and ``labels`` to predict.
+
+    ``labels`` holds the original id at masked positions and -100 elsewhere (the
+    ``ignore_index`` of cross-entropy). ``mask`` [B,T] is ``True`` at masked positions.
+    Token-dropping masks also set ``ids_keep`` / ``ids_restore`` as :class:`MaskingOutput`.
+    """
+
+    input_ids: torch.Tensor
+    labels: torch.Tensor
+    mask: torch.Tensor
+    ids_keep: Optional[torch.Tensor] = None
+    ids_restore: Optional[torch.Tensor] = None
+
+
+@dataclass
+class ImageEncoding:
+    """Output of an image encoder.
+
+    ``tokens`` [B,1+N',D] starts with the [CLS] token. ``layout`` says what the N' patch
+    tokens are: ``"full"`` (all N patches in grid order, masked ones included) or
+    ``"visible"`` (only the kept patches, in ``mask.ids_keep`` order).
+    """
+
+    tokens: torch.Tensor
+    layout: str = "full"
+    mask: Optional[MaskingOutput] = None
+    grid: tuple[int, int] = (0, 0)
+
+    @property
+    def cls(self) -> torch.Tensor:
+        return self.tokens[:, 0]
+
+    @property
+    def patches(self) -> torch.Tensor:
+        return self.tokens[:, 1:]
+
+
+@dataclass
+class TextEncoding:
+    """Output of a text encoder: ``tokens`` [B,T',D] with [CLS] first and its padding mask.
+
+    ``attention_mask`` [B,T'] is 1 for real tokens. For token-dropping masks T' < T and
+    ``mask`` carries ``ids_keep`` / ``ids_restore``.
+    """
+
+    tokens: torch.Tensor
+    attention_mask: torch.Tensor
+    mask: Optional[TextMaskingOutput] = None
+
+    @property
+    def cls(self) -> torch.Tensor:
+        return self.tokens[:, 0]
+
+
+@dataclass
+class FusedEncoding:
+    """Output of a fusion module: per-modality token streams and a pooled pair vector.
+
+    Either stream may be ``None`` when the fusion does not produce it (e.g. ALBEF-style
+    fusion updates only the text stream). ``pooled`` [B,D] is what ITM classifies.
+    """
+
+    image: Optional[torch.Tensor]
+    text: Optional[torch.Tensor]
+    pooled: torch.Tensor
+
+
+@dataclass
+class LossOutput:
+    """What an objective returns: a scalar ``loss`` and detached scalars to log."""
+
+    loss: torch.Tensor
+    metrics: dict[str, torch.Tensor] = field(default_factory=dict)

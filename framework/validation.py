@@ -1,0 +1,156 @@
+"""Recipe validation: the core schema plus every component's own params schema.
+
+All errors are collected before anything is built, each as
+``recipe.json::$.objectives[2].target.momentum: message`` with a did-you-mean for
+unknown component types and keys.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+import jsonschema
+
+from framework.registry import COMPONENT_KEYWORD, Registry, did_you_mean, fill_defaults
+
+SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
+CORE_SCHEMA_PATH = SCHEMA_DIR / "recipe.schema.json"
+REF_KEYWORD = "x-framework-ref"
+"""Marks a string (or list of strings) that must name an entry of a recipe section,
+e.g. ``{"x-framework-ref": "views"}``."""
+
+_SLOT = {"type": "object", "required": ["type"], "properties": {"type": {"type": "string"}}}
+
+
+@dataclass(frozen=True, order=True)
+class ValidationIssue:
+    """One problem in a recipe, at a JSON path."""
+
+    path: str
+    message: str
+
+    def format(self, source: str = "recipe") -> str:
+        return f"{source}::{self.path}: {self.message}"
+
+
+class RecipeValidationError(Exception):
+    """A recipe has one or more problems; ``issues`` lists all of them."""
+
+    def __init__(self, issues: list[ValidationIssue], source: str = "recipe") -> None:
+        self.issues = sorted(issues)
+        self.source = source
+        lines = "\n".join(f"  {issue.format(source)}" for issue in self.issues)
+        super().__init__(f"{source}: {len(self.issues)} problem(s):\n{lines}")
+
+
+@lru_cache(maxsize=1)
+def core_schema() -> dict[str, Any]:
+    return json.loads(CORE_SCHEMA_PATH.read_text())
+
+
+def _slots_as_objects(schema: Any) -> Any:
+    """The schema with each nested-component node replaced by a generic ``{type: ...}`` slot,
+    so the plain validator checks the shape around components but not their params."""
+    if isinstance(schema, dict):
+        if COMPONENT_KEYWORD in schema:
+            return {**_SLOT, "description": schema.get("description", "")}
+        return {k: _slots_as_objects(v) for k, v in schema.items()}
+    if isinstance(schema, list):
+        return [_slots_as_objects(v) for v in schema]
+    return schema
+
+
+def _format_error(error: jsonschema.ValidationError) -> str:
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = list(error.schema.get("properties", {}))
+        extras = [k for k in error.instance if k not in allowed]
+        parts = [f"unknown key '{k}'{did_you_mean(k, allowed)}" for k in extras]
+        return "; ".join(parts) + f"; allowed keys: {', '.join(allowed) or 'none'}"
+    if error.validator in ("oneOf", "anyOf") and error.context:
+        best = jsonschema.exceptions.best_match(error.context)
+        return f"{best.message} (best of {len(error.schema[error.validator])} alternatives, all failed)"
+    return error.message
+
+
+def _schema_issues(schema: Mapping[str, Any], instance: Any, prefix: str) -> list[ValidationIssue]:
+    validator = jsonschema.Draft202012Validator(_slots_as_objects(schema))
+    issues = []
+    for error in validator.iter_errors(instance):
+        path = prefix + error.json_path[1:]
+        issues.append(ValidationIssue(path, _format_error(error)))
+    return issues
+
+
+def _walk(schema: Any, instance: Any, path: str, root: Mapping[str, Any]) -> Iterator[tuple[dict, Any, str]]:
+    """Yield (schema node, instance, path) for every node that carries a framework keyword."""
+    if not isinstance(schema, dict):
+        return
+    if COMPONENT_KEYWORD in schema or REF_KEYWORD in schema:
+        yield schema, instance, path
+        return
+    if isinstance(instance, dict):
+        props = schema.get("properties", {})
+        for key, value in instance.items():
+            if key in props:
+                yield from _walk(props[key], value, f"{path}.{key}", root)
+            elif isinstance(schema.get("additionalProperties"), dict):
+                yield from _walk(schema["additionalProperties"], value, f"{path}.{key}", root)
+    elif isinstance(instance, list) and isinstance(schema.get("items"), dict):
+        for i, value in enumerate(instance):
+            yield from _walk(schema["items"], value, f"{path}[{i}]", root)
+
+
+def _ref_issues(node: dict, value: Any, path: str, recipe: Mapping[str, Any]) -> list[ValidationIssue]:
+    section_path = node[REF_KEYWORD]
+    section: Any = recipe
+    for part in section_path.split("."):
+        section = section.get(part, {}) if isinstance(section, dict) else {}
+    names = list(section)
+    values = value if isinstance(value, list) else [value]
+    return [
+        ValidationIssue(path, f"'{v}' is not defined in {section_path}{did_you_mean(str(v), names)}; defined: {', '.join(names) or 'none'}")
+        for v in values
+        if isinstance(v, str) and v not in section
+    ]
+
+
+def _component_issues(
+    registry: Registry, schema: Mapping[str, Any], instance: Any, path: str, recipe: Mapping[str, Any]
+) -> list[ValidationIssue]:
+    """Check every framework-keyword node under ``schema`` against the registry."""
+    issues: list[ValidationIssue] = []
+    for node, value, where in _walk(schema, instance, path, recipe):
+        if REF_KEYWORD in node:
+            issues += _ref_issues(node, value, where, recipe)
+            continue
+        if not (isinstance(value, dict) and isinstance(value.get("type"), str)):
+            continue  # the shape check has reported it
+        kind, name = node[COMPONENT_KEYWORD], value["type"]
+        if name not in registry.names(kind):
+            known = registry.names(kind)
+            issues.append(ValidationIssue(
+                f"{where}.type",
+                f"no {kind} named '{name}'{did_you_mean(name, known)}; registered: {', '.join(known) or 'none'}",
+            ))
+            continue
+        params_schema = registry.get(kind, name).schema
+        params = {k: v for k, v in value.items() if k != "type"}
+        issues += _schema_issues(params_schema, params, where)
+        issues += _component_issues(registry, params_schema, fill_defaults(params_schema, params), where, recipe)
+    return issues
+
+
+def validate_recipe(recipe: Mapping[str, Any], registry: Registry, source: str = "recipe") -> dict[str, Any]:
+    """Return the recipe with core defaults filled, or raise with every problem found."""
+    schema = core_schema()
+    issues = _schema_issues(schema, recipe, "$")
+    filled = fill_defaults(schema, recipe) if isinstance(recipe, dict) else recipe
+    if isinstance(filled, dict):
+        issues += _component_issues(registry, schema, filled, "$", filled)
+    if issues:
+        raise RecipeValidationError(issues, source)
+    return filled
