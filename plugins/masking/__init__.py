@@ -1,8 +1,9 @@
 """Built-in masking components (registered through the `framework.plugins` entry point)."""
 
 from framework import hookimpl
+from plugins.masking import mlm, random_patches
 
-MODULES: list = []
+MODULES: list = [random_patches, mlm]
 
 
 @hookimpl

@@ -1,0 +1,42 @@
+"""Random patch masking (MAE, He et al. 2022 §3; M3AE; VLMAE; MAMO).
+
+Each sample (or the whole batch, as in M3AE's public code) draws uniform noise over the
+patch grid; the ``int(L * (1 - ratio))`` lowest-noise patches stay visible. The output
+carries ``ids_keep`` / ``ids_restore`` so visible-only encoders can drop masked patches.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+
+from framework import ComponentSpec
+from framework.types import MaskingOutput
+from plugins.masking.common import RATIO, SHARED, check_ratio, num_kept, params_schema, shuffle_masking, uniform
+
+SCHEMA = params_schema({"ratio": {**RATIO, "default": 0.75}, "shared_across_batch": SHARED})
+
+
+class RandomPatches:
+    """Mask a uniformly random ``ratio`` of the patches; exactly ``int(L*(1-ratio))`` are kept."""
+
+    def __init__(self, *, ratio: float, shared_across_batch: bool) -> None:
+        self.ratio = check_ratio(ratio)
+        self.shared_across_batch = shared_across_batch
+
+    def __call__(self, *, batch_size: int, grid: tuple[int, int], patch_size: int, generator: torch.Generator,
+                 device: torch.device | str, boxes: Optional[torch.Tensor] = None,
+                 box_mask: Optional[torch.Tensor] = None) -> MaskingOutput:
+        length = grid[0] * grid[1]
+        rows = 1 if self.shared_across_batch else batch_size
+        noise = uniform((rows, length), generator=generator, device=device)  # [B or 1, L]
+        return shuffle_masking(noise.expand(batch_size, length), num_kept(length, self.ratio))
+
+
+COMPONENTS = [
+    ComponentSpec(
+        "image_masking", "random_patches", RandomPatches, SCHEMA,
+        "MAE random patch masking (per-sample or one permutation per batch as in M3AE).",
+    )
+]
