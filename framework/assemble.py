@@ -39,7 +39,9 @@ def assemble(recipe: Mapping[str, Any], registry: Registry, tokenizer: Any) -> t
     ctx.values["text_width"] = text_encoder.width
     fusion = ctx.build("fusion", model["fusion"]) if "fusion" in model else None
     if fusion is not None:
-        ctx.values["fusion_width"] = fusion.width
+        ctx.values.update(fusion_width=fusion.width,
+                          fused_image_width=getattr(fusion, "image_width", image_encoder.width),
+                          fused_text_width=getattr(fusion, "text_width", text_encoder.width))
     decoders = {name: ctx.build("decoder", cfg) for name, cfg in model.get("decoders", {}).items()}
     ctx.values["decoder_widths"] = {name: d.width for name, d in decoders.items()}
     views = {

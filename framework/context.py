@@ -44,6 +44,7 @@ class EncodedView:
     image_mask: Optional[MaskingOutput]
     text_mask: Optional[TextMaskingOutput]
     fuse: Optional[Callable[[ImageEncoding, TextEncoding], FusedEncoding]] = None
+    batch: Optional[Batch] = field(default=None, repr=False)
     _fused: Optional[FusedEncoding] = field(default=None, repr=False)
 
     @property
@@ -77,7 +78,7 @@ def encode_view(backbone: Backbone, batch: Batch, name: str, image_mask: Optiona
     image = backbone.image_encoder(batch["image"], mask=image_mask)
     input_ids = text_mask.input_ids if text_mask is not None else batch["input_ids"]
     text = backbone.text_encoder(input_ids, batch["attention_mask"], mask=text_mask)
-    return EncodedView(name, image, text, image_mask, text_mask, backbone.fusion)
+    return EncodedView(name, image, text, image_mask, text_mask, backbone.fusion, batch)
 
 
 class StepContext:

@@ -1,8 +1,9 @@
-"""Built-in decoders components (registered through the `framework.plugins` entry point)."""
+"""Built-in decoder and head components (registered through the `framework.plugins` entry point)."""
 
 from framework import hookimpl
+from plugins.decoders import heads, transformer
 
-MODULES: list = []
+MODULES: list = [heads, transformer]
 
 
 @hookimpl

@@ -1,8 +1,9 @@
-"""Built-in objectives components (registered through the `framework.plugins` entry point)."""
+"""Built-in objectives (registered through the `framework.plugins` entry point)."""
 
 from framework import hookimpl
+from plugins.objectives import itc, mim, mlm
 
-MODULES: list = []
+MODULES: list = [itc, mim, mlm]
 
 
 @hookimpl

@@ -1,8 +1,9 @@
-"""Built-in targets components (registered through the `framework.plugins` entry point)."""
+"""Built-in reconstruction targets (registered through the `framework.plugins` entry point)."""
 
 from framework import hookimpl
+from plugins.targets import pixels, teacher_features
 
-MODULES: list = []
+MODULES: list = [pixels, teacher_features]
 
 
 @hookimpl

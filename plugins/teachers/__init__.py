@@ -1,8 +1,9 @@
-"""Built-in teachers components (registered through the `framework.plugins` entry point)."""
+"""Built-in teachers (registered through the `framework.plugins` entry point)."""
 
 from framework import hookimpl
+from plugins.teachers import ema
 
-MODULES: list = []
+MODULES: list = [ema]
 
 
 @hookimpl

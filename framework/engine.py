@@ -1,0 +1,128 @@
+"""DeepSpeed engine set-up: param groups, learning-rate schedule and the ds config.
+
+Every run goes through DeepSpeed (ZeRO 0-3). We hand it our own AdamW with one param
+group per (lr multiplier, weight decay) pair and a ``LambdaLR`` schedule, so per-component
+multipliers survive ZeRO's wrapping of the optimizer (DeepSpeed's own scheduler config
+would overwrite group learning rates).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Mapping
+
+import torch
+from torch import nn
+
+
+def no_decay_names(model: nn.Module) -> set[str]:
+    """Parameters exempt from weight decay: norms, biases (any 0-/1-D tensor), embedding
+    tables, and tokens/positions a module lists through timm's ``no_weight_decay()``."""
+    names = {name for name, p in model.named_parameters() if p.ndim < 2}
+    for module_name, module in model.named_modules():
+        prefix = f"{module_name}." if module_name else ""
+        if isinstance(module, nn.Embedding):
+            names.update(prefix + n for n, _ in module.named_parameters())
+        listed = getattr(module, "no_weight_decay", None)
+        if callable(listed):
+            names.update(prefix + n for n in listed())
+    return names
+
+
+def lr_multiplier(name: str, multipliers: Mapping[str, float]) -> float:
+    """The multiplier of the longest prefix of ``name`` in ``multipliers`` (1.0 if none)."""
+    best, value = -1, 1.0
+    for prefix, mult in multipliers.items():
+        if (name == prefix or name.startswith(prefix + ".")) and len(prefix) > best:
+            best, value = len(prefix), mult
+    return value
+
+
+def param_groups(model: nn.Module, optim: Mapping[str, Any], lr: float) -> list[dict[str, Any]]:
+    """One group per (multiplier, decay); multiplier 0 freezes the parameters instead."""
+    skip_decay = no_decay_names(model)
+    groups: dict[tuple[float, bool], dict[str, Any]] = {}
+    for name, param in model.named_parameters():
+        mult = lr_multiplier(name, optim["lr_multipliers"])
+        if mult == 0:
+            param.requires_grad_(False)
+        if not param.requires_grad:
+            continue
+        decay = name not in skip_decay
+        group = groups.setdefault((mult, decay), {
+            "params": [], "names": [], "lr": lr * mult, "lr_scale": mult,
+            "weight_decay": optim["weight_decay"] if decay else 0.0,
+        })
+        group["params"].append(param)
+        group["names"].append(name)
+    return list(groups.values())
+
+
+def schedule_factor(schedule: Mapping[str, Any], total_steps: int, lr: float) -> Callable[[int], float]:
+    """Multiplier of each group's peak lr at optimiser step ``t`` (0-based): linear warm-up
+    from 0, then cosine or linear decay to ``min_lr / lr`` at ``total_steps``."""
+    warmup = schedule["warmup_steps"]
+    floor = schedule["min_lr"] / lr
+    kind = schedule["type"]
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        if kind == "constant":
+            return 1.0
+        progress = min(1.0, (step - warmup) / max(1, total_steps - warmup))
+        shape = 0.5 * (1 + math.cos(math.pi * progress)) if kind == "cosine" else 1 - progress
+        return floor + (1 - floor) * shape
+
+    return factor
+
+
+def deepspeed_config(recipe: Mapping[str, Any], world_size: int) -> dict[str, Any]:
+    """The DeepSpeed config dict of a recipe; raises if the batch sizes do not divide."""
+    train, ds = recipe["train"], recipe["deepspeed"]
+    per_step = train["micro_batch"] * world_size
+    if train["global_batch"] % per_step:
+        raise ValueError(
+            f"train.global_batch={train['global_batch']} is not a multiple of train.micro_batch "
+            f"({train['micro_batch']}) x processes ({world_size}); set global_batch to a multiple of {per_step}"
+        )
+    precision = train["precision"]
+    config = {
+        "train_batch_size": train["global_batch"],
+        "train_micro_batch_size_per_gpu": train["micro_batch"],
+        "gradient_accumulation_steps": train["global_batch"] // per_step,
+        "gradient_clipping": train["grad_clip"],
+        "zero_optimization": {"stage": ds["zero_stage"]},
+        "bf16": {"enabled": precision == "bf16"},
+        "fp16": {"enabled": precision == "fp16", "initial_scale_power": 16},
+        "zero_allow_untested_optimizer": True,
+        "steps_per_print": 2**31 - 1,
+        "wall_clock_breakdown": False,
+    }
+    config.update(ds["config"])
+    return config
+
+
+def peak_lr(recipe: Mapping[str, Any]) -> float:
+    """The recipe's peak lr, scaled by global_batch/256 when ``optim.scale_lr_with_batch``."""
+    optim = recipe["optim"]
+    scale = recipe["train"]["global_batch"] / 256 if optim["scale_lr_with_batch"] else 1.0
+    return optim["lr"] * scale
+
+
+def build_engine(recipe: Mapping[str, Any], model: nn.Module, world_size: int) -> Any:
+    """Wrap ``model`` in a DeepSpeed engine with our optimizer and schedule."""
+    import deepspeed
+
+    optim = recipe["optim"]
+    lr = peak_lr(recipe)
+    groups = param_groups(model, optim, lr)
+    for group in groups:
+        group.pop("names")
+    optimizer = torch.optim.AdamW(groups, lr=lr, betas=tuple(optim["betas"]), eps=optim["eps"],
+                                  fused=torch.cuda.is_available() or None)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, schedule_factor(recipe["schedule"], recipe["train"]["steps"], lr))
+    engine, _, _, _ = deepspeed.initialize(model=model, optimizer=optimizer, lr_scheduler=scheduler,
+                                           config=deepspeed_config(recipe, world_size))
+    return engine

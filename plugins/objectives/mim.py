@@ -1,0 +1,83 @@
+"""Masked image modeling: predict a target (pixels, codes, teacher features) per patch.
+
+Covers MAE/SimMIM pixel regression (L1 in MaskVLM, MSE in VLMAE/M3AE), classification of
+discrete visual tokens (BEiT, M3AE's discrete variant, MAMO Table 9) and regression of
+momentum-teacher features (MAMO Eq. 2). The loss is averaged over masked patches, all
+patches, or masked patches inside the caption's boxes (VLMAE's RMIM).
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+
+from framework.context import StepContext
+from framework.objective import DECODER_REF, VIEW_REF, Objective, objective_schema
+from framework.registry import BuildContext, ComponentSpec
+from framework.types import LossOutput
+from plugins.decoders.heads import HEAD_SLOT
+from plugins.objectives.features import SOURCE, source_width, view_tokens
+from plugins.objectives.regions import boxes_to_patch_mask
+
+REGRESSION = {"mse": F.mse_loss, "l1": F.l1_loss, "smooth_l1": F.smooth_l1_loss}
+
+
+class MaskedImageModeling(Objective):
+    """Loss between ``head(features)`` and ``target`` at the chosen patch positions."""
+
+    def __init__(self, *, name: str, weight: float, view: str, decoder: Optional[str], source: str, target: dict,
+                 head: dict, loss: str, positions: str, context: BuildContext) -> None:
+        super().__init__(name=name, weight=weight)
+        self.view, self.decoder, self.source = view, decoder, source
+        self.loss, self.positions = loss, positions
+        self.target = context.build("target", target)
+        if (loss == "ce") != (self.target.loss_kind == "classification"):
+            raise ValueError(f"loss '{loss}' does not fit target '{target['type']}' ({self.target.loss_kind}); use "
+                             f"{'ce' if self.target.loss_kind == 'classification' else 'mse, l1 or smooth_l1'}")
+        self.requires_teacher = self.target.requires_teacher
+        in_dim = source_width(context, "image", decoder, source)
+        self.head = context.build("head", head, in_dim=in_dim, out_dim=self.target.dim)
+        self.patch_size = context["patch_size"]
+        self.grid = context["grid"]
+
+    def _weights(self, ctx: StepContext) -> torch.Tensor:
+        """[B,N] float: which patches count in the loss."""
+        mask = ctx.view(self.view).image_mask
+        if self.positions == "all" or mask is None:
+            if self.positions != "all":
+                raise RuntimeError(f"objective '{self.objective_name}' scores masked patches but view '{self.view}' masks no image")
+            return torch.ones(ctx.batch_size, self.grid[0] * self.grid[1], device=ctx.batch["image"].device)
+        weights = mask.mask.float()
+        if self.positions == "masked_in_boxes":
+            weights = weights * boxes_to_patch_mask(ctx.batch, self.grid, self.patch_size).float()
+        return weights
+
+    def forward(self, ctx: StepContext) -> LossOutput:
+        tokens = view_tokens(ctx, self.view, "image", self.decoder, self.source)[:, 1:]  # [B,N',D]
+        if tokens.shape[1] != self.grid[0] * self.grid[1]:
+            raise RuntimeError(f"objective '{self.objective_name}' needs a token per patch but view '{self.view}' "
+                               "has visible-only tokens; read them through a decoder that restores masked positions")
+        weights = self._weights(ctx)  # [B,N]
+        target = self.target(ctx, ctx.view(self.view))
+        selected = weights > 0
+        pred = self.head(tokens[selected])  # [M,dim]: only scored patches pay for the head
+        if self.loss == "ce":
+            per_patch = F.cross_entropy(pred.float(), target[selected], reduction="none")
+        else:
+            per_patch = REGRESSION[self.loss](pred.float(), target[selected].float(), reduction="none").mean(-1)
+        loss = (per_patch * weights[selected]).sum() / weights.sum().clamp(min=1)
+        return LossOutput(loss, {"patches": weights.sum().detach()})
+
+
+COMPONENTS = [ComponentSpec("objective", "mim", MaskedImageModeling, objective_schema({
+    "view": VIEW_REF,
+    "decoder": DECODER_REF,
+    "source": SOURCE,
+    "target": {"x-framework-kind": "target", "description": "What to predict per patch (a `target` component)."},
+    "head": HEAD_SLOT,
+    "loss": {"enum": [*REGRESSION, "ce"], "default": "mse", "description": "Regression loss, or ce for class targets."},
+    "positions": {"enum": ["masked", "all", "masked_in_boxes"], "default": "masked",
+                  "description": "Patches scored: masked ones, all, or masked ones inside the sample's boxes (whole image when it has none)."},
+}, required=("view", "target")), "Masked image modeling against a pluggable target.")]
