@@ -154,3 +154,19 @@ def validate_recipe(recipe: Mapping[str, Any], registry: Registry, source: str =
     if issues:
         raise RecipeValidationError(issues, source)
     return filled
+
+
+def components_used(recipe: Mapping[str, Any], registry: Registry) -> list[tuple[str, str]]:
+    """(kind, name) of every component a validated recipe names, nested ones included."""
+    found: list[tuple[str, str]] = []
+
+    def visit(schema: Mapping[str, Any], instance: Any) -> None:
+        for node, value, _ in _walk(schema, instance, "$", recipe):
+            if COMPONENT_KEYWORD in node and isinstance(value, dict):
+                kind, name = node[COMPONENT_KEYWORD], value["type"]
+                found.append((kind, name))
+                params_schema = registry.get(kind, name).schema
+                visit(params_schema, fill_defaults(params_schema, value))
+
+    visit(core_schema(), recipe)
+    return found

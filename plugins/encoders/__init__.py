@@ -1,8 +1,9 @@
 """Built-in encoders components (registered through the `framework.plugins` entry point)."""
 
 from framework import hookimpl
+from plugins.encoders import bert_text, vit
 
-MODULES: list = []
+MODULES: list = [vit, bert_text]
 
 
 @hookimpl

@@ -1,8 +1,9 @@
 """Built-in fusion components (registered through the `framework.plugins` entry point)."""
 
 from framework import hookimpl
+from plugins.fusion import cross_attention
 
-MODULES: list = []
+MODULES: list = [cross_attention]
 
 
 @hookimpl

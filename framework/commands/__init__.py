@@ -1,0 +1,1 @@
+"""Subcommands of the ``framework`` CLI; each module exposes ``register(subparsers)``."""

@@ -1,0 +1,29 @@
+"""`framework list [KIND]`: every registered component with its provider and doc."""
+
+from __future__ import annotations
+
+import argparse
+
+from framework.commands.common import USER_ERRORS, fail
+from framework.registry import KINDS, default_registry, did_you_mean
+
+
+def list_components(args: argparse.Namespace) -> int:
+    try:
+        registry = default_registry()
+    except USER_ERRORS as exc:
+        return fail(exc)
+    if args.kind and args.kind not in KINDS:
+        return fail(ValueError(f"unknown kind '{args.kind}'{did_you_mean(args.kind, KINDS)}; kinds: {', '.join(KINDS)}"))
+    rows = [(s.kind, s.name, s.provider, s.doc) for s in registry.specs(args.kind)]
+    widths = [max([len(r[i]) for r in rows] + [len(h)]) for i, h in enumerate(("KIND", "NAME", "PROVIDER"))]
+    print(f"{'KIND':<{widths[0]}}  {'NAME':<{widths[1]}}  {'PROVIDER':<{widths[2]}}  DOC")
+    for kind, name, provider, doc in rows:
+        print(f"{kind:<{widths[0]}}  {name:<{widths[1]}}  {provider:<{widths[2]}}  {doc}")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("list", help="list registered components")
+    p.add_argument("kind", nargs="?", help=f"only this kind ({', '.join(KINDS)})")
+    p.set_defaults(func=list_components)

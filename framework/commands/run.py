@@ -1,0 +1,42 @@
+"""`framework run RECIPE`: train a recipe (the tiny synthetic one by default)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from framework.checkpoint import CheckpointError
+from framework.commands.common import USER_ERRORS, add_recipe_argument, fail, load_validated
+from framework.distributed import is_main_process
+
+
+def default_output(recipe_path: str) -> Path:
+    return Path("runs") / Path(recipe_path).stem
+
+
+def run(args: argparse.Namespace) -> int:
+    from framework.train import RunDirectoryError, Trainer
+
+    try:
+        recipe, registry = load_validated(args.recipe, args.overrides)
+        output = Path(args.output) if args.output else default_output(args.recipe)
+        trainer = Trainer(recipe, output, registry, resume=args.resume, overwrite=args.overwrite,
+                          progress=not args.quiet)
+        last = trainer.run()
+    except (*USER_ERRORS, RunDirectoryError, CheckpointError, ValueError) as exc:
+        return fail(exc)
+    if is_main_process():
+        print(json.dumps(last))
+        print(f"run written to {output} (metrics.jsonl, checkpoints/, recipe.json)")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("run", help="train a recipe")
+    add_recipe_argument(p, optional=True)
+    p.add_argument("--output", help="run directory (default: runs/<recipe name>)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --output from its latest checkpoint")
+    p.add_argument("--overwrite", action="store_true", help="replace a run already in --output")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)

@@ -1,0 +1,45 @@
+"""Metrics sinks: ``metrics.jsonl`` (one JSON object per logged step), optional TensorBoard."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+
+class MetricsWriter:
+    """Appends records to ``run_dir/metrics.jsonl``; only the main process writes."""
+
+    def __init__(self, run_dir: Path, *, enabled: bool, tensorboard: bool = False) -> None:
+        self.enabled = enabled
+        self.path = Path(run_dir) / "metrics.jsonl"
+        self._handle = open(self.path, "a") if enabled else None
+        self._board = None
+        if enabled and tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError as exc:
+                raise RuntimeError("train.tensorboard needs the tensorboard package: pip install tensorboard") from exc
+            self._board = SummaryWriter(str(Path(run_dir) / "tensorboard"))
+
+    def write(self, record: dict[str, Any]) -> None:
+        if self._handle is None:
+            return
+        self._handle.write(json.dumps(record) + "\n")
+        self._handle.flush()
+        if self._board is not None:
+            for key, value in record.items():
+                if key != "step" and isinstance(value, (int, float)):
+                    self._board.add_scalar(key, value, record["step"])
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+        if self._board is not None:
+            self._board.close()
+
+
+def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
+    """All records of a run's ``metrics.jsonl``."""
+    path = Path(run_dir) / "metrics.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]

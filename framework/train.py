@@ -1,0 +1,178 @@
+"""The training loop: build everything from a recipe, train, log, checkpoint, resume.
+
+Per optimiser step: ``accumulation`` micro-batches each run masking -> encoders ->
+objectives -> weighted loss -> backward; then the DeepSpeed step, the teacher update,
+hooks, and (at intervals) metrics and checkpoints.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any, Iterator, Mapping, Optional
+
+import torch
+import torch.distributed as dist
+from tqdm import tqdm
+
+from framework import data as data_lib
+from framework.assemble import assemble
+from framework.checkpoint import latest_checkpoint, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from framework.distributed import device_for_rank, init_distributed, is_main_process
+from framework.engine import build_engine
+from framework.metrics import MetricsWriter
+from framework.provenance import provenance
+from framework.registry import Registry
+from framework.types import Batch
+
+RECIPE_FILE = "recipe.json"
+PROVENANCE_FILE = "provenance.json"
+
+
+class RunDirectoryError(Exception):
+    """The output directory holds another run, or nothing to resume."""
+
+
+def mask_generator(seed: int, step: int, micro: int, rank: int) -> torch.Generator:
+    """Masks of (step, micro-batch, rank) come from their own seed, so resuming needs no
+    generator state and a run is reproducible whatever happened before."""
+    return torch.Generator().manual_seed(hash((seed, step, micro, rank)) & (2**63 - 1))
+
+
+def to_device(batch: Batch, device: torch.device) -> Batch:
+    return {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
+
+
+class Trainer:
+    """One training run of a validated recipe into ``run_dir``."""
+
+    def __init__(self, recipe: Mapping[str, Any], run_dir: Path, registry: Registry, *, resume: bool = False,
+                 overwrite: bool = False, progress: bool = True) -> None:
+        self.recipe, self.run_dir, self.registry = recipe, Path(run_dir), registry
+        self.progress = progress
+        self.rank, self.world_size = init_distributed()
+        self.device = device_for_rank()
+        self.train_cfg = recipe["train"]
+        self._prepare_run_dir(resume, overwrite)
+        torch.manual_seed(self.train_cfg["seed"])  # identical initial weights on every rank
+        self.dataset = data_lib.build_dataset(recipe, registry, split="train")
+        self.tokenizer = data_lib.build_tokenizer(recipe, registry, self.dataset)
+        model, self.teacher = assemble(recipe, registry, self.tokenizer)
+        self.engine = build_engine(recipe, model, self.world_size)
+        if self.teacher is not None:
+            self.teacher.to(self.device)
+        self.step = 0
+        self.start_sample = 0
+        if resume:
+            self._resume()
+        self.loader, self.sampler = data_lib.build_train_loader(
+            recipe, self.dataset, self.tokenizer, rank=self.rank, world_size=self.world_size,
+            micro_batch=self.train_cfg["micro_batch"], seed=self.train_cfg["seed"], start_sample=self.start_sample)
+        self.metrics = MetricsWriter(self.run_dir, enabled=is_main_process(),
+                                     tensorboard=self.train_cfg["tensorboard"])
+
+    # --- set-up ----------------------------------------------------------------------
+
+    def _prepare_run_dir(self, resume: bool, overwrite: bool) -> None:
+        recipe_path = self.run_dir / RECIPE_FILE
+        if recipe_path.exists() and not (resume or overwrite):
+            raise RunDirectoryError(f"{self.run_dir} already holds a run; pass --resume to continue it, "
+                                    "--overwrite to replace it, or --output to choose another directory")
+        if resume and not recipe_path.exists():
+            raise RunDirectoryError(f"{self.run_dir} holds no run to resume (no {RECIPE_FILE}); drop --resume")
+        if is_main_process():
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            recipe_path.write_text(json.dumps(self.recipe, indent=2) + "\n")
+            info = provenance(self.recipe, self.registry, self.world_size)
+            (self.run_dir / PROVENANCE_FILE).write_text(json.dumps(info, indent=2) + "\n")
+
+    def _resume(self) -> None:
+        path = latest_checkpoint(self.run_dir / "checkpoints")
+        if path is None:
+            raise RunDirectoryError(f"{self.run_dir} has no checkpoint to resume from; run without --resume")
+        state = load_checkpoint(self.engine, path)
+        self.step = state["step"]
+        self.start_sample = state["samples_seen"]
+        if self.teacher is not None:
+            self.teacher.load_state_dict(state["teacher"])
+        set_rng_state(state["rng"])  # rank 0's: masks do not depend on it (see mask_generator)
+        if is_main_process():
+            print(f"resumed from {path} at step {self.step}")
+
+    # --- loop ------------------------------------------------------------------------
+
+    @property
+    def accumulation(self) -> int:
+        return self.train_cfg["global_batch"] // (self.train_cfg["micro_batch"] * self.world_size)
+
+    def _batches(self) -> Iterator[Batch]:
+        for batch in data_lib.iterate_forever(self.loader, self.sampler):
+            yield to_device(batch, self.device)
+
+    def train_step(self, batches: Iterator[Batch]) -> dict[str, torch.Tensor]:
+        """One optimiser step over ``accumulation`` micro-batches; returns summed losses."""
+        sums: dict[str, torch.Tensor] = {}
+        for micro in range(self.accumulation):
+            batch = next(batches)
+            generator = mask_generator(self.train_cfg["seed"], self.step, micro, self.rank)
+            out = self.engine(batch, generator=generator, teacher=self.teacher)
+            self.engine.backward(out.loss)
+            self.engine.step()
+            for name, value in {"loss": out.loss, **out.losses, **out.metrics}.items():
+                sums[name] = sums.get(name, 0) + value.detach().float() / self.accumulation
+        if self.teacher is not None:
+            self.teacher.update(self.engine.module, self.step)
+        return sums
+
+    def run(self) -> dict[str, float]:
+        """Train to ``train.steps``; returns the last logged metrics."""
+        total = self.train_cfg["steps"]
+        batches = self._batches()
+        bar = tqdm(total=total, initial=self.step, disable=not (self.progress and is_main_process()),
+                   dynamic_ncols=True, unit="step")
+        last: dict[str, float] = {}
+        window_start, window_steps = time.perf_counter(), 0
+        while self.step < total:
+            sums = self.train_step(batches)
+            self.step += 1
+            window_steps += 1
+            if self.step == 1 or self.step % self.train_cfg["log_every"] == 0 or self.step == total:
+                elapsed = time.perf_counter() - window_start
+                last = self._log(sums, window_steps * self.train_cfg["global_batch"] / max(elapsed, 1e-9))
+                bar.set_postfix(loss=f"{last['loss']:.4f}", samples_s=f"{last['samples_per_s']:.1f}")
+                window_start, window_steps = time.perf_counter(), 0
+            self.registry.hook().framework_on_step_end(step=self.step, metrics=last, run_dir=str(self.run_dir))
+            every = self.train_cfg["checkpoint_every"]
+            if (every and self.step % every == 0) or self.step == total:
+                self.save()
+            bar.update(1)
+        bar.close()
+        self.metrics.close()
+        return last
+
+    def _log(self, sums: dict[str, torch.Tensor], samples_per_s: float) -> dict[str, float]:
+        names = sorted(sums)
+        values = torch.stack([sums[n] for n in names])
+        if self.world_size > 1:
+            dist.all_reduce(values)
+            values /= self.world_size
+        record = {"step": self.step, **dict(zip(names, values.tolist())),
+                  "lr": self.engine.get_lr()[0], "samples_per_s": samples_per_s,
+                  "samples_seen": self.step * self.train_cfg["global_batch"]}
+        self.metrics.write(record)
+        return record
+
+    def save(self) -> Optional[Path]:
+        state = {
+            "step": self.step,
+            "samples_seen": self.step * self.train_cfg["global_batch"],
+            "teacher": self.teacher.state_dict() if self.teacher is not None else None,
+            "rng": rng_state(),
+        }
+        metadata = {RECIPE_FILE: self.recipe, PROVENANCE_FILE: provenance(self.recipe, self.registry, self.world_size)}
+        path = save_checkpoint(self.engine, self.run_dir / "checkpoints", self.step, state,
+                               self.train_cfg["keep_checkpoints"], metadata)
+        if is_main_process():
+            self.registry.hook().framework_on_checkpoint(step=self.step, path=str(path))
+        return path

@@ -1,0 +1,89 @@
+"""Fusion ``cross_attention``: ALBEF's multimodal encoder (Li et al. 2021), used by VLMAE and MAMO.
+
+A text stream of post-norm BERT layers, each self-attention over the text (padding masked),
+cross-attention to all image tokens, then the MLP. ``pooled`` is the fused text [CLS], which
+ITM classifies (VLMAE Sec. 3.3); the image stream passes through unchanged. The layers can
+start from layers ``[start, end)`` of a local BERT/RoBERTa checkpoint — ALBEF initialises
+the fusion with BERT-base layers [6,12) — with cross-attention randomly initialised.
+
+Widths: the fusion runs at ``width`` (default: the text width). Text or image tokens of
+another width pass through a linear projection first (ALBEF's ``encoder_width`` plays that
+role for image tokens); with equal widths there is no projection.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from torch import nn
+
+from framework import ComponentSpec
+from framework.types import FusedEncoding, ImageEncoding, TextEncoding
+from plugins.layers.bert import ARCHS, additive_mask, cross_layers, layer_config, layer_range, load_local
+
+
+def projection(in_dim: int, out_dim: int) -> nn.Module:
+    """Linear map between widths, or identity when they already agree."""
+    return nn.Identity() if in_dim == out_dim else nn.Linear(in_dim, out_dim)
+
+
+class CrossAttentionFusion(nn.Module):
+    """Text queries attend to image tokens through a stack of :class:`BertCrossLayer`."""
+
+    def __init__(self, layers: nn.ModuleList, *, width: int, text_width: int, image_width: int) -> None:
+        super().__init__()
+        self.text_proj = projection(text_width, width)
+        self.image_proj = projection(image_width, width)
+        self.layers = layers
+        self.width = self.text_width = width
+        self.image_width = image_width
+
+    def forward(self, image: ImageEncoding, text: TextEncoding) -> FusedEncoding:
+        """image tokens [B,1+N',Di], text tokens [B,T',Dt] -> fused text [B,T',D], pooled [B,D]."""
+        x = self.text_proj(text.tokens)  # [B,T',D]
+        context = self.image_proj(image.tokens)  # [B,1+N',D]
+        mask = additive_mask(text.attention_mask, x.dtype)  # [B,1,1,T']
+        for layer in self.layers:
+            x = layer(x, mask, context, None)
+        return FusedEncoding(image=image.tokens, text=x, pooled=x[:, 0])
+
+
+SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "arch": {"enum": sorted(ARCHS), "default": "bert", "description": "layer flavour (LayerNorm eps) and checkpoint type"},
+        "width": {"type": ["integer", "null"], "minimum": 1, "default": None,
+                  "description": "fusion width; null = the text encoder's width (ignored with a checkpoint)"},
+        "depth": {"type": "integer", "minimum": 1, "default": 6,
+                  "description": "layers of the full stack before `layers` selects some (ignored with a checkpoint)"},
+        "heads": {"type": "integer", "minimum": 1, "default": 12, "description": "attention heads (ignored with a checkpoint)"},
+        "intermediate": {"type": ["integer", "null"], "minimum": 1, "default": None,
+                         "description": "MLP hidden size; null = 4 x width (ignored with a checkpoint)"},
+        "dropout": {"type": "number", "minimum": 0, "maximum": 1, "default": 0.1, "description": "hidden and attention dropout"},
+        "layers": {"type": ["array", "null"], "items": {"type": "integer", "minimum": 0}, "minItems": 2, "maxItems": 2,
+                   "default": None, "description": "[start, end) of the stack's layers to use, e.g. [6, 12] of a "
+                                                   "BERT-base checkpoint for ALBEF; null uses all"},
+        "checkpoint": {"type": ["string", "null"], "default": None,
+                       "description": "local save_pretrained BERT/RoBERTa directory whose layers initialise the fusion "
+                                      "(cross-attention stays random); null = random init"},
+    },
+}
+
+
+def build_cross_attention(*, arch: str, width: Optional[int], depth: int, heads: int, intermediate: Optional[int],
+                          dropout: float, layers: Optional[list[int]], checkpoint: Optional[str],
+                          context: Any) -> CrossAttentionFusion:
+    if checkpoint is None:
+        pretrained = None
+        config = layer_config(arch, width=width or context["text_width"], heads=heads, intermediate=intermediate,
+                              dropout=dropout)
+    else:
+        pretrained = load_local(checkpoint, arch, dropout)
+        config, depth = pretrained.config, pretrained.config.num_hidden_layers
+    start, end = layer_range(layers, depth)
+    return CrossAttentionFusion(cross_layers(config, start, end, pretrained), width=config.hidden_size,
+                                text_width=context["text_width"], image_width=context["image_width"])
+
+
+COMPONENTS = [ComponentSpec("fusion", "cross_attention", build_cross_attention, SCHEMA, __doc__.strip().splitlines()[0])]
