@@ -1,9 +1,9 @@
 """Built-in masking components (registered through the `framework.plugins` entry point)."""
 
 from framework import hookimpl
-from plugins.masking import mlm, random_patches
+from plugins.masking import block, drop, mlm, random_patches, region
 
-MODULES: list = [random_patches, mlm]
+MODULES: list = [random_patches, block, region, mlm, drop]
 
 
 @hookimpl
