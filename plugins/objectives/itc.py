@@ -39,7 +39,7 @@ class ImageTextContrastive(Objective):
         self.view = view
         self.image_proj = nn.Linear(context["image_width"], embed_dim)
         self.text_proj = nn.Linear(context["text_width"], embed_dim)
-        log_scale = torch.tensor(math.log(1 / temperature))
+        log_scale = torch.tensor([math.log(1 / temperature)])  # 1-D: DeepSpeed cannot broadcast 0-D params
         self.logit_scale = nn.Parameter(log_scale, requires_grad=learnable_temperature)
 
     def embed(self, ctx: StepContext) -> tuple[torch.Tensor, torch.Tensor]:
@@ -52,7 +52,7 @@ class ImageTextContrastive(Objective):
     def forward(self, ctx: StepContext) -> LossOutput:
         image, text = self.embed(ctx)  # [B,E] each
         all_image, all_text = gather_with_grad(image), gather_with_grad(text)  # [G,E]
-        scale = self.logit_scale.clamp(max=math.log(100)).exp()  # CLIP clamps at 100
+        scale = self.logit_scale.clamp(max=math.log(100)).exp()[0]  # CLIP clamps at 100
         logits_i2t = scale * image @ all_text.t()  # [B,G]
         logits_t2i = scale * text @ all_image.t()  # [B,G]
         rank = dist.get_rank() if dist.is_initialized() else 0

@@ -1,0 +1,81 @@
+"""Model inspection: parameter counts per component and FLOPs per training sample.
+
+FLOPs are counted by ``torch.utils.flop_counter`` over one real training forward (and
+backward) of the assembled model — every view, objective, extra fusion pass and teacher
+forward the recipe causes — so they follow the recipe rather than a formula.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping, Optional
+
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from framework import data as data_lib
+from framework.assemble import assemble
+from framework.pretrainer import Pretrainer
+from framework.registry import Registry
+from framework.types import Batch
+
+
+def count_params(module: Optional[nn.Module]) -> int:
+    return sum(p.numel() for p in module.parameters()) if module is not None else 0
+
+
+def params_by_component(model: Pretrainer, teacher: Optional[nn.Module]) -> dict[str, int]:
+    """Parameter count of each top-level component (decoders and objectives by name)."""
+    counts = {"image_encoder": count_params(model.image_encoder), "text_encoder": count_params(model.text_encoder)}
+    if model.fusion is not None:
+        counts["fusion"] = count_params(model.fusion)
+    counts.update({f"decoders.{n}": count_params(m) for n, m in model.decoders.items()})
+    counts.update({f"objectives.{n}": count_params(m) for n, m in model.objectives.items()})
+    counts["total (trained)"] = count_params(model)
+    if teacher is not None:
+        counts["teacher (EMA, not trained)"] = count_params(teacher)
+    return counts
+
+
+@dataclass
+class FlopReport:
+    """FLOPs per sample of one training step: forward, and forward + backward."""
+
+    forward: float
+    train: float
+
+    @property
+    def forward_gmacs(self) -> float:
+        return self.forward / 2e9
+
+
+def example_batch(recipe: Mapping[str, Any], registry: Registry, batch_size: int) -> tuple[Batch, Any]:
+    """A real batch of the recipe's training data (no augmentation) and its tokenizer."""
+    dataset = data_lib.build_dataset(recipe, registry, split="train")
+    tokenizer = data_lib.build_tokenizer(recipe, registry, dataset)
+    loader = data_lib.build_eval_loader(recipe, dataset, tokenizer, batch_size=batch_size)
+    batch = next(iter(loader))
+    return {k: v for k, v in batch.items() if torch.is_tensor(v)}, tokenizer
+
+
+def count_flops(model: Pretrainer, teacher: Any, batch: Batch) -> FlopReport:
+    """FLOPs per sample of a forward and of a forward + backward training step."""
+    generator = torch.Generator().manual_seed(0)
+    size = batch["input_ids"].shape[0]
+    with FlopCounterMode(display=False) as counter:
+        out = model(batch, generator=generator, teacher=teacher)
+    forward = counter.get_total_flops()
+    with FlopCounterMode(display=False) as counter:
+        out = model(batch, generator=generator, teacher=teacher)
+        out.loss.backward()
+    model.zero_grad(set_to_none=True)
+    return FlopReport(forward=forward / size, train=counter.get_total_flops() / size)
+
+
+def inspect_recipe(recipe: Mapping[str, Any], registry: Registry, batch_size: int = 2) -> tuple[dict[str, int], FlopReport]:
+    """Build a recipe's model and report its parameter counts and FLOPs per sample."""
+    torch.manual_seed(recipe["train"]["seed"])
+    batch, tokenizer = example_batch(recipe, registry, batch_size)
+    model, teacher = assemble(recipe, registry, tokenizer)
+    return params_by_component(model, teacher), count_flops(model, teacher, batch)
