@@ -43,3 +43,9 @@ def with_padding_changed(text: TextEncoding) -> TextEncoding:
     noise = torch.randn(text.tokens.shape, generator=torch.Generator().manual_seed(9))
     pad = text.attention_mask[..., None] == 0
     return TextEncoding(torch.where(pad, noise, text.tokens), text.attention_mask)
+
+
+def cross_layer_params(d: int, inter: int) -> int:
+    """Hand count of one post-norm layer: self-attn + cross-attn (each q,k,v,o + LayerNorm) + MLP."""
+    attention = 4 * d * d + 4 * d + 2 * d
+    return 2 * attention + (d * inter + inter) + (inter * d + d) + 2 * d

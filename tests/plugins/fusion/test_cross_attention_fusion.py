@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import B, N, T, encodings, make_context, with_padding_changed
+from conftest import B, N, T, cross_layer_params, encodings, make_context, with_padding_changed
 from transformers import BertConfig, BertModel
 
 TINY = {"type": "cross_attention", "depth": 2, "heads": 2, "intermediate": 48, "dropout": 0.0}
@@ -12,12 +12,6 @@ TINY = {"type": "cross_attention", "depth": 2, "heads": 2, "intermediate": 48, "
 
 def build(context, **params):
     return context.registry.build("fusion", {**TINY, **params}, context)
-
-
-def cross_layer_params(d: int, inter: int) -> int:
-    """Hand count of one post-norm layer: self-attn + cross-attn (each q,k,v,o + LayerNorm) + MLP."""
-    attention = 4 * d * d + 4 * d + 2 * d
-    return 2 * attention + (d * inter + inter) + (inter * d + d) + 2 * d
 
 
 def test_shapes_pooled_and_untouched_image_stream(context):
