@@ -1,8 +1,9 @@
 """Built-in data components (registered through the `framework.plugins` entry point)."""
 
 from framework import hookimpl
+from plugins.data import synthetic
 
-MODULES: list = []
+MODULES: list = [synthetic]
 
 
 @hookimpl

@@ -1,8 +1,9 @@
 """Built-in tokenizers components (registered through the `framework.plugins` entry point)."""
 
 from framework import hookimpl
+from plugins.tokenizers import pretrained, wordpiece
 
-MODULES: list = []
+MODULES: list = [wordpiece, pretrained]
 
 
 @hookimpl
