@@ -32,13 +32,16 @@ def assemble(recipe: Mapping[str, Any], registry: Registry, tokenizer: Any) -> t
         "image_size": data["image_size"], "max_text_len": data["max_text_len"],
         "mean": data["mean"], "std": data["std"], **tokenizer_context(tokenizer),
     })
-    image_encoder = ctx.build("image_encoder", model["image_encoder"])
-    ctx.values.update(image_width=image_encoder.width, patch_size=image_encoder.patch_size,
-                      grid=tuple(image_encoder.grid), num_patches=image_encoder.num_patches)
-    text_encoder = ctx.build("text_encoder", model["text_encoder"])
-    ctx.values["text_width"] = text_encoder.width
-    fusion = ctx.build("fusion", model["fusion"]) if "fusion" in model else None
-    if fusion is not None:
+    image_encoder = text_encoder = fusion = None
+    if "image_encoder" in model:
+        image_encoder = ctx.build("image_encoder", model["image_encoder"])
+        ctx.values.update(image_width=image_encoder.width, patch_size=image_encoder.patch_size,
+                          grid=tuple(image_encoder.grid), num_patches=image_encoder.num_patches)
+    if "text_encoder" in model:
+        text_encoder = ctx.build("text_encoder", model["text_encoder"])
+        ctx.values["text_width"] = text_encoder.width
+    if "fusion" in model:
+        fusion = ctx.build("fusion", model["fusion"])
         ctx.values.update(fusion_width=fusion.width,
                           fused_image_width=getattr(fusion, "image_width", image_encoder.width),
                           fused_text_width=getattr(fusion, "text_width", text_encoder.width))

@@ -20,8 +20,8 @@ from framework.types import Batch, FusedEncoding, ImageEncoding, MaskingOutput, 
 class Backbone:
     """The modules that encode a view: a student's or a teacher's copies of them."""
 
-    image_encoder: nn.Module
-    text_encoder: nn.Module
+    image_encoder: Optional[nn.Module]
+    text_encoder: Optional[nn.Module]
     fusion: Optional[nn.Module] = None
 
 
@@ -75,6 +75,8 @@ def mask_view(spec: ViewSpec, batch: Batch, generator: torch.Generator, patch_si
 
 def encode_view(backbone: Backbone, batch: Batch, name: str, image_mask: Optional[MaskingOutput], text_mask: Optional[TextMaskingOutput]) -> EncodedView:
     """Run the backbone's encoders on a batch masked by ``image_mask`` / ``text_mask``."""
+    if backbone.image_encoder is None or backbone.text_encoder is None:
+        raise RuntimeError(f"view '{name}' is read by an objective but the recipe lacks model.image_encoder or model.text_encoder")
     image = backbone.image_encoder(batch["image"], mask=image_mask)
     input_ids = text_mask.input_ids if text_mask is not None else batch["input_ids"]
     text = backbone.text_encoder(input_ids, batch["attention_mask"], mask=text_mask)
@@ -110,6 +112,8 @@ class StepContext:
     def masks(self, name: str) -> tuple[Optional[MaskingOutput], Optional[TextMaskingOutput]]:
         """The masks of view ``name``, drawn once per step and shared by student and teacher."""
         if name not in self._masks:
+            if self.student.image_encoder is None:
+                raise RuntimeError(f"view '{name}' is read by an objective but the recipe has no model.image_encoder")
             encoder = self.student.image_encoder
             self._masks[name] = mask_view(self.views[name], self.batch, self.generator, encoder.patch_size, encoder.grid)
         return self._masks[name]

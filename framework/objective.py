@@ -7,7 +7,7 @@ the objective's ``weight`` and sums; the objective itself never sees other losse
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 from torch import nn
 
@@ -50,7 +50,7 @@ class Objective(nn.Module):
     """
 
     requires_teacher: bool = False
-    needs: ClassVar[tuple[str, ...]] = ()
+    needs: tuple[str, ...] = ()
 
     def __init__(self, *, name: str = "", weight: float = 1.0) -> None:
         super().__init__()

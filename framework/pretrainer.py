@@ -28,9 +28,13 @@ class StepOutput:
 
 
 class Pretrainer(nn.Module):
-    """Holds already-built components and sums the objectives' weighted losses."""
+    """Holds already-built components and sums the objectives' weighted losses.
 
-    def __init__(self, *, image_encoder: nn.Module, text_encoder: nn.Module, fusion: Optional[nn.Module],
+    Encoders are optional only for recipes whose objectives read no view (e.g. training
+    an image tokenizer); reading a view without them is a clear error.
+    """
+
+    def __init__(self, *, image_encoder: Optional[nn.Module], text_encoder: Optional[nn.Module], fusion: Optional[nn.Module],
                  decoders: Mapping[str, nn.Module], objectives: Mapping[str, Objective],
                  views: Mapping[str, ViewSpec]) -> None:
         super().__init__()

@@ -1,9 +1,9 @@
 """Built-in objectives (registered through the `framework.plugins` entry point)."""
 
 from framework import hookimpl
-from plugins.objectives import itc, mim, mlm
+from plugins.objectives import itc, itm, mim, mlm
 
-MODULES: list = [itc, mim, mlm]
+MODULES: list = [itc, itm, mim, mlm]
 
 
 @hookimpl

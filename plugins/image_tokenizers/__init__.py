@@ -1,0 +1,11 @@
+"""Built-in image tokenizers (registered through the `framework.plugins` entry point)."""
+
+from framework import hookimpl
+
+MODULES: list = []
+
+
+@hookimpl
+def framework_components():
+    for module in MODULES:
+        yield from module.COMPONENTS
