@@ -1,9 +1,9 @@
 """Built-in encoders components (registered through the `framework.plugins` entry point)."""
 
 from framework import hookimpl
-from plugins.encoders import bert_text, vit
+from plugins.encoders import bert_text, embeddings, vit
 
-MODULES: list = [vit, bert_text]
+MODULES: list = [vit, bert_text, embeddings]
 
 
 @hookimpl

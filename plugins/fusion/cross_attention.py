@@ -19,12 +19,8 @@ from torch import nn
 
 from framework import ComponentSpec
 from framework.types import FusedEncoding, ImageEncoding, TextEncoding
+from plugins.layers.attention import projection
 from plugins.layers.bert import ARCHS, additive_mask, cross_layers, layer_config, layer_range, load_local
-
-
-def projection(in_dim: int, out_dim: int) -> nn.Module:
-    """Linear map between widths, or identity when they already agree."""
-    return nn.Identity() if in_dim == out_dim else nn.Linear(in_dim, out_dim)
 
 
 class CrossAttentionFusion(nn.Module):

@@ -16,6 +16,11 @@ from timm.layers import Mlp
 from torch import nn
 
 
+def projection(in_dim: int, out_dim: int) -> nn.Module:
+    """Linear map between widths, or identity when they already agree."""
+    return nn.Identity() if in_dim == out_dim else nn.Linear(in_dim, out_dim)
+
+
 def key_padding_mask(valid: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
     """[B,K] (1/True = attend) -> boolean SDPA mask [B,1,1,K], or None when all are valid."""
     if valid is None:

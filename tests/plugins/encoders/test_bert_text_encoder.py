@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import PAD, VOCAB, random_mask
+from encoder_helpers import PAD, VOCAB, random_mask
 from transformers import BertConfig, BertModel, RobertaConfig, RobertaModel
 
 from framework.types import TextMaskingOutput

@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 import torch
-from conftest import random_mask
+from encoder_helpers import random_mask
 from safetensors.torch import save_file
 from timm.models.vision_transformer import VisionTransformer
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import B, N, T, cross_layer_params, encodings, make_context, with_padding_changed
+from fusion_helpers import B, N, T, cross_layer_params, encodings, make_context, with_padding_changed
 from transformers import BertConfig, BertModel
 
 TINY = {"type": "cross_attention", "depth": 2, "heads": 2, "intermediate": 48, "dropout": 0.0}
@@ -21,7 +21,7 @@ def test_shapes_pooled_and_untouched_image_stream(context):
     assert out.text.shape == (B, T, 32) and out.image is image.tokens
     torch.testing.assert_close(out.pooled, out.text[:, 0])
     assert fusion.width == fusion.text_width == 32 and fusion.image_width == 32
-    out.pooled.sum().backward()
+    out.pooled.square().sum().backward()
     assert torch.isfinite(image.tokens.grad).all() and image.tokens.grad.abs().sum() > 0
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import B, N, T, cross_layer_params, encodings, make_context, with_padding_changed
+from fusion_helpers import B, N, T, cross_layer_params, encodings, make_context, with_padding_changed
 
 TINY = {"type": "two_stream", "depth": 2, "heads": 2, "dropout": 0.0}
 
@@ -20,7 +20,7 @@ def test_both_streams_keep_their_layouts_and_pool_is_the_cls_product(context):
     assert out.image.shape == (B, 1 + N, 32) and out.text.shape == (B, T, 32)
     torch.testing.assert_close(out.pooled, out.image[:, 0] * out.text[:, 0])
     assert fusion.width == 32
-    out.pooled.sum().backward()
+    out.pooled.square().sum().backward()
     assert image.tokens.grad.abs().sum() > 0 and text.tokens.grad.abs().sum() > 0
 
 
