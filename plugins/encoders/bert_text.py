@@ -33,17 +33,25 @@ class BertTextEncoder(nn.Module):
         self.model = model
         self.width = model.config.hidden_size
         # RoBERTa numbers real positions from pad_token_id + 1; BERT from 0.
-        self.position_offset = model.config.pad_token_id + 1 if model.config.model_type == "roberta" else 0
+        self.position_offset = (
+            model.config.pad_token_id + 1 if model.config.model_type == "roberta" else 0
+        )
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                mask: Optional[TextMaskingOutput] = None) -> TextEncoding:
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        mask: Optional[TextMaskingOutput] = None,
+    ) -> TextEncoding:
         """input_ids, attention_mask [B,T] -> tokens [B,T',D] (T' = kept count for dropping masks)."""
         position_ids = None
         if mask is not None and mask.ids_keep is not None:
             input_ids = torch.gather(input_ids, 1, mask.ids_keep)  # [B,K]
             attention_mask = torch.gather(attention_mask, 1, mask.ids_keep)  # [B,K]
             position_ids = mask.ids_keep + self.position_offset  # [B,K] original positions
-        out = self.model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids)
+        out = self.model(
+            input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids
+        )
         return TextEncoding(out.last_hidden_state, attention_mask, mask)
 
 
@@ -51,42 +59,105 @@ SCHEMA: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
     "properties": {
-        "arch": {"enum": sorted(ARCHS), "default": "bert", "description": "transformers architecture"},
-        "width": {"type": "integer", "minimum": 1, "default": 768, "description": "hidden size (ignored with a checkpoint)"},
-        "depth": {"type": "integer", "minimum": 1, "default": 12,
-                  "description": "layers of the full model before `layers` selects some (ignored with a checkpoint)"},
-        "heads": {"type": "integer", "minimum": 1, "default": 12, "description": "attention heads (ignored with a checkpoint)"},
-        "intermediate": {"type": ["integer", "null"], "minimum": 1, "default": None,
-                         "description": "MLP hidden size; null = 4 x width (ignored with a checkpoint)"},
-        "max_positions": {"type": "integer", "minimum": 1, "default": 512,
-                          "description": "longest text in tokens (ignored with a checkpoint)"},
-        "dropout": {"type": "number", "minimum": 0, "maximum": 1, "default": 0.1,
-                    "description": "hidden and attention dropout (BERT's 0.1)"},
-        "layers": {"type": ["array", "null"], "items": {"type": "integer", "minimum": 0}, "minItems": 2, "maxItems": 2,
-                   "default": None, "description": "[start, end) of the layers to keep, e.g. [0, 6] for ALBEF's text "
-                                                   "encoder; null keeps all"},
-        "checkpoint": {"type": ["string", "null"], "default": None,
-                       "description": "local save_pretrained directory to load (sizes and vocabulary come from it); "
-                                      "null = random init"},
+        "arch": {
+            "enum": sorted(ARCHS),
+            "default": "bert",
+            "description": "transformers architecture",
+        },
+        "width": {
+            "type": "integer",
+            "minimum": 1,
+            "default": 768,
+            "description": "hidden size (ignored with a checkpoint)",
+        },
+        "depth": {
+            "type": "integer",
+            "minimum": 1,
+            "default": 12,
+            "description": "layers of the full model before `layers` selects some (ignored with a checkpoint)",
+        },
+        "heads": {
+            "type": "integer",
+            "minimum": 1,
+            "default": 12,
+            "description": "attention heads (ignored with a checkpoint)",
+        },
+        "intermediate": {
+            "type": ["integer", "null"],
+            "minimum": 1,
+            "default": None,
+            "description": "MLP hidden size; null = 4 x width (ignored with a checkpoint)",
+        },
+        "max_positions": {
+            "type": "integer",
+            "minimum": 1,
+            "default": 512,
+            "description": "longest text in tokens (ignored with a checkpoint)",
+        },
+        "dropout": {
+            "type": "number",
+            "minimum": 0,
+            "maximum": 1,
+            "default": 0.1,
+            "description": "hidden and attention dropout (BERT's 0.1)",
+        },
+        "layers": {
+            "type": ["array", "null"],
+            "items": {"type": "integer", "minimum": 0},
+            "minItems": 2,
+            "maxItems": 2,
+            "default": None,
+            "description": "[start, end) of the layers to keep, e.g. [0, 6] for ALBEF's text "
+            "encoder; null keeps all",
+        },
+        "checkpoint": {
+            "type": ["string", "null"],
+            "default": None,
+            "description": "local save_pretrained directory to load (sizes and vocabulary come from it); "
+            "null = random init",
+        },
     },
 }
 
 
-def build_bert(*, arch: str, width: int, depth: int, heads: int, intermediate: Optional[int], max_positions: int,
-               dropout: float, layers: Optional[list[int]], checkpoint: Optional[str], context: Any) -> BertTextEncoder:
+def build_bert(
+    *,
+    arch: str,
+    width: int,
+    depth: int,
+    heads: int,
+    intermediate: Optional[int],
+    max_positions: int,
+    dropout: float,
+    layers: Optional[list[int]],
+    checkpoint: Optional[str],
+    context: Any,
+) -> BertTextEncoder:
     if checkpoint is None:
-        config = bert_config(arch, vocab_size=context["vocab_size"], width=width, depth=depth, heads=heads,
-                             intermediate=intermediate, max_positions=max_positions,
-                             pad_token_id=context["pad_token_id"], dropout=dropout)
+        config = bert_config(
+            arch,
+            vocab_size=context["vocab_size"],
+            width=width,
+            depth=depth,
+            heads=heads,
+            intermediate=intermediate,
+            max_positions=max_positions,
+            pad_token_id=context["pad_token_id"],
+            dropout=dropout,
+        )
         model = (BertModel if arch == "bert" else RobertaModel)(config, add_pooling_layer=False)
     else:
         model = load_local(checkpoint, arch, dropout)
         vocab = context.get("vocab_size")
         if vocab is not None and vocab > model.config.vocab_size:
-            raise ValueError(f"the tokenizer has {vocab} ids but checkpoint '{checkpoint}' embeds only "
-                             f"{model.config.vocab_size}; use the checkpoint's tokenizer")
+            raise ValueError(
+                f"the tokenizer has {vocab} ids but checkpoint '{checkpoint}' embeds only "
+                f"{model.config.vocab_size}; use the checkpoint's tokenizer"
+            )
     start, end = layer_range(layers, model.config.num_hidden_layers)
     return BertTextEncoder(model, start, end)
 
 
-COMPONENTS = [ComponentSpec("text_encoder", "bert", build_bert, SCHEMA, __doc__.strip().splitlines()[0])]
+COMPONENTS = [
+    ComponentSpec("text_encoder", "bert", build_bert, SCHEMA, __doc__.strip().splitlines()[0])
+]

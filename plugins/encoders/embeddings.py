@@ -34,23 +34,31 @@ class PatchEmbedEncoder(nn.Module):
     def __init__(self, *, width: int, patch_size: int, image_size: int) -> None:
         super().__init__()
         if image_size % patch_size:
-            raise ValueError(f"image_size {image_size} is not a multiple of patch_size {patch_size}")
+            raise ValueError(
+                f"image_size {image_size} is not a multiple of patch_size {patch_size}"
+            )
         self.width, self.patch_size = width, patch_size
         self.grid = (image_size // patch_size,) * 2
         self.num_patches = self.grid[0] * self.grid[1]
         self.proj = nn.Linear(3 * patch_size * patch_size, width)
-        self.register_buffer("pos_embed", sincos_2d(self.grid, width)[None], persistent=False)  # [1,N,D]
+        self.register_buffer(
+            "pos_embed", sincos_2d(self.grid, width)[None], persistent=False
+        )  # [1,N,D]
         self.type_embed = learned(1, 1, width)
         self.cls_token = learned(1, 1, width)
 
     def forward(self, images: torch.Tensor, mask: Optional[MaskingOutput] = None) -> ImageEncoding:
         """images [B,3,H,W] -> tokens [B,1+N',D]; N' = kept patches when ``mask`` drops them."""
-        x = self.proj(patchify(images, self.patch_size)) + self.pos_embed + self.type_embed  # [B,N,D]
+        x = (
+            self.proj(patchify(images, self.patch_size)) + self.pos_embed + self.type_embed
+        )  # [B,N,D]
         layout = "full"
         if mask is not None:
             if mask.ids_keep is None:
-                raise ValueError("image_encoder 'patch_embed' drops masked patches and needs a masker that keeps "
-                                 "the same number of patches per sample (ids_keep)")
+                raise ValueError(
+                    "image_encoder 'patch_embed' drops masked patches and needs a masker that keeps "
+                    "the same number of patches per sample (ids_keep)"
+                )
             x, layout = gather_tokens(x, mask.ids_keep), "visible"  # [B,K,D]
         cls = self.cls_token.expand(x.shape[0], -1, -1)  # [B,1,D]
         return ImageEncoding(torch.cat([cls, x], dim=1), layout, mask, self.grid)
@@ -64,15 +72,23 @@ class TokenEmbedEncoder(nn.Module):
         self.width = width
         self.embed = nn.Embedding(vocab_size, width)
         nn.init.normal_(self.embed.weight, std=0.02)
-        self.register_buffer("pos_embed", sincos_1d(torch.arange(max_positions), width)[None], persistent=False)
+        self.register_buffer(
+            "pos_embed", sincos_1d(torch.arange(max_positions), width)[None], persistent=False
+        )
         self.type_embed = learned(1, 1, width)
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                mask: Optional[TextMaskingOutput] = None) -> TextEncoding:
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        mask: Optional[TextMaskingOutput] = None,
+    ) -> TextEncoding:
         """input_ids, attention_mask [B,T] -> tokens [B,T',D] (T' = kept count for dropping masks)."""
         length = input_ids.shape[1]
         if length > self.pos_embed.shape[1]:
-            raise ValueError(f"text of {length} tokens is longer than max_positions {self.pos_embed.shape[1]}")
+            raise ValueError(
+                f"text of {length} tokens is longer than max_positions {self.pos_embed.shape[1]}"
+            )
         x = self.embed(input_ids) + self.pos_embed[:, :length] + self.type_embed  # [B,T,D]
         if mask is not None and mask.ids_keep is not None:
             x = gather_tokens(x, mask.ids_keep)  # [B,K,D]
@@ -84,11 +100,25 @@ PATCH_SCHEMA: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
     "properties": {
-        "width": {"type": "integer", "minimum": 4, "multipleOf": 4, "default": 768,
-                  "description": "token width; equal to the unified transformer's (M3AE-base: 768)"},
-        "patch_size": {"type": "integer", "minimum": 1, "default": 16, "description": "square patch side in pixels"},
-        "image_size": {"type": ["integer", "null"], "minimum": 1, "default": None,
-                       "description": "input side in pixels; null takes the data's image_size"},
+        "width": {
+            "type": "integer",
+            "minimum": 4,
+            "multipleOf": 4,
+            "default": 768,
+            "description": "token width; equal to the unified transformer's (M3AE-base: 768)",
+        },
+        "patch_size": {
+            "type": "integer",
+            "minimum": 1,
+            "default": 16,
+            "description": "square patch side in pixels",
+        },
+        "image_size": {
+            "type": ["integer", "null"],
+            "minimum": 1,
+            "default": None,
+            "description": "input side in pixels; null takes the data's image_size",
+        },
     },
 }
 
@@ -96,26 +126,54 @@ TOKEN_SCHEMA: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
     "properties": {
-        "width": {"type": "integer", "minimum": 2, "multipleOf": 2, "default": 768,
-                  "description": "token width; equal to the unified transformer's (M3AE-base: 768)"},
-        "max_positions": {"type": ["integer", "null"], "minimum": 1, "default": None,
-                          "description": "rows of the sin-cos table; null takes the data's max_text_len"},
+        "width": {
+            "type": "integer",
+            "minimum": 2,
+            "multipleOf": 2,
+            "default": 768,
+            "description": "token width; equal to the unified transformer's (M3AE-base: 768)",
+        },
+        "max_positions": {
+            "type": ["integer", "null"],
+            "minimum": 1,
+            "default": None,
+            "description": "rows of the sin-cos table; null takes the data's max_text_len",
+        },
     },
 }
 
 
-def build_patch_embed(*, width: int, patch_size: int, image_size: Optional[int], context: Any) -> PatchEmbedEncoder:
-    return PatchEmbedEncoder(width=width, patch_size=patch_size, image_size=image_size or context["image_size"])
+def build_patch_embed(
+    *, width: int, patch_size: int, image_size: Optional[int], context: Any
+) -> PatchEmbedEncoder:
+    return PatchEmbedEncoder(
+        width=width, patch_size=patch_size, image_size=image_size or context["image_size"]
+    )
 
 
-def build_token_embed(*, width: int, max_positions: Optional[int], context: Any) -> TokenEmbedEncoder:
-    return TokenEmbedEncoder(width=width, vocab_size=context["vocab_size"],
-                             max_positions=max_positions or context["max_text_len"])
+def build_token_embed(
+    *, width: int, max_positions: Optional[int], context: Any
+) -> TokenEmbedEncoder:
+    return TokenEmbedEncoder(
+        width=width,
+        vocab_size=context["vocab_size"],
+        max_positions=max_positions or context["max_text_len"],
+    )
 
 
 COMPONENTS = [
-    ComponentSpec("image_encoder", "patch_embed", build_patch_embed, PATCH_SCHEMA,
-                  "M3AE image embedding: linear patch projection, 2-D sin-cos, type embedding, [CLS]"),
-    ComponentSpec("text_encoder", "token_embed", build_token_embed, TOKEN_SCHEMA,
-                  "M3AE text embedding: token table, 1-D sin-cos, type embedding"),
+    ComponentSpec(
+        "image_encoder",
+        "patch_embed",
+        build_patch_embed,
+        PATCH_SCHEMA,
+        "M3AE image embedding: linear patch projection, 2-D sin-cos, type embedding, [CLS]",
+    ),
+    ComponentSpec(
+        "text_encoder",
+        "token_embed",
+        build_token_embed,
+        TOKEN_SCHEMA,
+        "M3AE text embedding: token table, 1-D sin-cos, type embedding",
+    ),
 ]

@@ -7,7 +7,8 @@
   blocks (layout ``visible``, in ``mask.ids_keep`` order) — cost scales with visible patches.
 - ``after_encoder`` (MAMO Sec. 3.1): visible patches are encoded as in ``drop``; then a shared
   learned mask token fills each masked position, the grid order is restored and positional
-  embeddings are added to all tokens of this full set (layout ``full``).
+  embeddings are added to all tokens of this full set (layout ``full``); unmasked images get
+  the same positional step so that masked and unmasked views stay comparable.
 
 Without a mask every patch is encoded (layout ``full``). The ViT itself is timm's
 (``patch_embed``, ``pos_embed``, ``blocks``, ``norm``), built directly at the given size.
@@ -46,22 +47,47 @@ def resolve_checkpoint(checkpoint: str) -> str:
     return str(found[0])
 
 
-def _encoder_weights(state_dict: dict[str, torch.Tensor], model: VisionTransformer) -> dict[str, torch.Tensor]:
+def _encoder_weights(
+    state_dict: dict[str, torch.Tensor], model: VisionTransformer
+) -> dict[str, torch.Tensor]:
     """timm's ViT checkpoint filter (resamples position/patch embeddings to this size) minus the
     classifier head, which this encoder does not have."""
-    return {k: v for k, v in checkpoint_filter_fn(state_dict, model).items() if not k.startswith("head.")}
+    return {
+        k: v
+        for k, v in checkpoint_filter_fn(state_dict, model).items()
+        if not k.startswith("head.")
+    }
 
 
 class ViTEncoder(nn.Module):
     """timm ViT with a mask-handling mode; see the module docstring for the modes."""
 
-    def __init__(self, *, width: int, depth: int, heads: int, patch_size: int, mlp_ratio: float,
-                 image_size: int, mask_tokens: str) -> None:
+    def __init__(
+        self,
+        *,
+        width: int,
+        depth: int,
+        heads: int,
+        patch_size: int,
+        mlp_ratio: float,
+        image_size: int,
+        mask_tokens: str,
+    ) -> None:
         super().__init__()
         if image_size % patch_size:
-            raise ValueError(f"image_size {image_size} is not a multiple of patch_size {patch_size}")
-        self.vit = VisionTransformer(img_size=image_size, patch_size=patch_size, embed_dim=width, depth=depth,
-                                     num_heads=heads, mlp_ratio=mlp_ratio, num_classes=0, global_pool="token")
+            raise ValueError(
+                f"image_size {image_size} is not a multiple of patch_size {patch_size}"
+            )
+        self.vit = VisionTransformer(
+            img_size=image_size,
+            patch_size=patch_size,
+            embed_dim=width,
+            depth=depth,
+            num_heads=heads,
+            mlp_ratio=mlp_ratio,
+            num_classes=0,
+            global_pool="token",
+        )
         self.mode = mask_tokens
         self.width, self.patch_size = width, patch_size
         self.grid = tuple(self.vit.patch_embed.grid_size)
@@ -69,7 +95,9 @@ class ViTEncoder(nn.Module):
         if mask_tokens in ("input", "after_encoder"):
             self.mask_token = nn.Parameter(trunc_normal_(torch.zeros(1, 1, width), std=0.02))
         if mask_tokens == "after_encoder":
-            self.post_pos_embed = nn.Parameter(trunc_normal_(torch.zeros(1, 1 + self.num_patches, width), std=0.02))
+            self.post_pos_embed = nn.Parameter(
+                trunc_normal_(torch.zeros(1, 1 + self.num_patches, width), std=0.02)
+            )
 
     def load_timm(self, checkpoint: str) -> None:
         """Load timm ViT weights from a local file/directory, all encoder keys required."""
@@ -90,11 +118,18 @@ class ViTEncoder(nn.Module):
         """images [B,3,H,W] -> ImageEncoding with tokens [B,1+N',D] ([CLS] first)."""
         x = self.vit.patch_embed(images)  # [B,N,D]
         if mask is None:
-            return ImageEncoding(self._blocks(self.vit._pos_embed(x)), "full", None, self.grid)
+            tokens = self._blocks(self.vit._pos_embed(x))  # [B,1+N,D]
+            if self.mode == "after_encoder":  # same positional step as masked views
+                tokens = tokens + self.post_pos_embed
+            return ImageEncoding(tokens, "full", None, self.grid)
         if mask.mask.shape != x.shape[:2]:
-            raise ValueError(f"image mask has shape {tuple(mask.mask.shape)} but the encoder has {tuple(x.shape[:2])} patches")
+            raise ValueError(
+                f"image mask has shape {tuple(mask.mask.shape)} but the encoder has {tuple(x.shape[:2])} patches"
+            )
         if self.mode == "input":
-            x = torch.where(mask.mask.unsqueeze(-1), self.mask_token.to(x.dtype), x)  # [B,N,D], masked replaced
+            x = torch.where(
+                mask.mask.unsqueeze(-1), self.mask_token.to(x.dtype), x
+            )  # [B,N,D], masked replaced
             return ImageEncoding(self._blocks(self.vit._pos_embed(x)), "full", mask, self.grid)
         if mask.ids_keep is None:
             raise ValueError(
@@ -118,31 +153,85 @@ SCHEMA: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
     "properties": {
-        "width": {"type": "integer", "minimum": 1, "default": 768, "description": "token width (ViT-B: 768)"},
-        "depth": {"type": "integer", "minimum": 1, "default": 12, "description": "number of transformer blocks"},
-        "heads": {"type": "integer", "minimum": 1, "default": 12, "description": "attention heads per block"},
-        "patch_size": {"type": "integer", "minimum": 1, "default": 16, "description": "square patch side in pixels"},
-        "mlp_ratio": {"type": "number", "exclusiveMinimum": 0, "default": 4.0, "description": "MLP hidden width / width"},
-        "image_size": {"type": ["integer", "null"], "minimum": 1, "default": None,
-                       "description": "input side in pixels; null takes the data's image_size"},
-        "mask_tokens": {"enum": ["input", "drop", "after_encoder"], "default": "drop",
-                        "description": "masked patches: 'input' = learned mask token before the blocks (SimMIM), "
-                                       "'drop' = visible patches only (MAE), 'after_encoder' = visible only, then "
-                                       "mask tokens and positions added after the blocks (MAMO)"},
-        "checkpoint": {"type": ["string", "null"], "default": None,
-                       "description": "local timm ViT weights (file, or directory with model.safetensors / "
-                                      "pytorch_model.bin); null = random init"},
+        "width": {
+            "type": "integer",
+            "minimum": 1,
+            "default": 768,
+            "description": "token width (ViT-B: 768)",
+        },
+        "depth": {
+            "type": "integer",
+            "minimum": 1,
+            "default": 12,
+            "description": "number of transformer blocks",
+        },
+        "heads": {
+            "type": "integer",
+            "minimum": 1,
+            "default": 12,
+            "description": "attention heads per block",
+        },
+        "patch_size": {
+            "type": "integer",
+            "minimum": 1,
+            "default": 16,
+            "description": "square patch side in pixels",
+        },
+        "mlp_ratio": {
+            "type": "number",
+            "exclusiveMinimum": 0,
+            "default": 4.0,
+            "description": "MLP hidden width / width",
+        },
+        "image_size": {
+            "type": ["integer", "null"],
+            "minimum": 1,
+            "default": None,
+            "description": "input side in pixels; null takes the data's image_size",
+        },
+        "mask_tokens": {
+            "enum": ["input", "drop", "after_encoder"],
+            "default": "drop",
+            "description": "masked patches: 'input' = learned mask token before the blocks (SimMIM), "
+            "'drop' = visible patches only (MAE), 'after_encoder' = visible only, then "
+            "mask tokens and positions added after the blocks (MAMO)",
+        },
+        "checkpoint": {
+            "type": ["string", "null"],
+            "default": None,
+            "description": "local timm ViT weights (file, or directory with model.safetensors / "
+            "pytorch_model.bin); null = random init",
+        },
     },
 }
 
 
-def build_vit(*, width: int, depth: int, heads: int, patch_size: int, mlp_ratio: float, image_size: Optional[int],
-              mask_tokens: str, checkpoint: Optional[str], context: Any) -> ViTEncoder:
-    encoder = ViTEncoder(width=width, depth=depth, heads=heads, patch_size=patch_size, mlp_ratio=mlp_ratio,
-                         image_size=image_size or context["image_size"], mask_tokens=mask_tokens)
+def build_vit(
+    *,
+    width: int,
+    depth: int,
+    heads: int,
+    patch_size: int,
+    mlp_ratio: float,
+    image_size: Optional[int],
+    mask_tokens: str,
+    checkpoint: Optional[str],
+    context: Any,
+) -> ViTEncoder:
+    encoder = ViTEncoder(
+        width=width,
+        depth=depth,
+        heads=heads,
+        patch_size=patch_size,
+        mlp_ratio=mlp_ratio,
+        image_size=image_size or context["image_size"],
+        mask_tokens=mask_tokens,
+    )
     if checkpoint is not None:
         encoder.load_timm(checkpoint)
     return encoder
 
 
-COMPONENTS = [ComponentSpec("image_encoder", "vit", build_vit, SCHEMA, __doc__.strip().splitlines()[0])]
+COMPONENTS = [
+    ComponentSpec("image_encoder", "vit", build_vit, SCHEMA, __doc__.strip().splitlines()[0])
+]

@@ -20,13 +20,22 @@ from torch import nn
 from framework import ComponentSpec
 from framework.types import FusedEncoding, ImageEncoding, TextEncoding
 from plugins.layers.attention import projection
-from plugins.layers.bert import ARCHS, additive_mask, cross_layers, layer_config, layer_range, load_local
+from plugins.layers.bert import (
+    ARCHS,
+    additive_mask,
+    cross_layers,
+    layer_config,
+    layer_range,
+    load_local,
+)
 
 
 class CrossAttentionFusion(nn.Module):
     """Text queries attend to image tokens through a stack of :class:`BertCrossLayer`."""
 
-    def __init__(self, layers: nn.ModuleList, *, width: int, text_width: int, image_width: int) -> None:
+    def __init__(
+        self, layers: nn.ModuleList, *, width: int, text_width: int, image_width: int
+    ) -> None:
         super().__init__()
         self.text_proj = projection(text_width, width)
         self.image_proj = projection(image_width, width)
@@ -48,38 +57,96 @@ SCHEMA: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
     "properties": {
-        "arch": {"enum": sorted(ARCHS), "default": "bert", "description": "layer flavour (LayerNorm eps) and checkpoint type"},
-        "width": {"type": ["integer", "null"], "minimum": 1, "default": None,
-                  "description": "fusion width; null = the text encoder's width (ignored with a checkpoint)"},
-        "depth": {"type": "integer", "minimum": 1, "default": 6,
-                  "description": "layers of the full stack before `layers` selects some (ignored with a checkpoint)"},
-        "heads": {"type": "integer", "minimum": 1, "default": 12, "description": "attention heads (ignored with a checkpoint)"},
-        "intermediate": {"type": ["integer", "null"], "minimum": 1, "default": None,
-                         "description": "MLP hidden size; null = 4 x width (ignored with a checkpoint)"},
-        "dropout": {"type": "number", "minimum": 0, "maximum": 1, "default": 0.1, "description": "hidden and attention dropout"},
-        "layers": {"type": ["array", "null"], "items": {"type": "integer", "minimum": 0}, "minItems": 2, "maxItems": 2,
-                   "default": None, "description": "[start, end) of the stack's layers to use, e.g. [6, 12] of a "
-                                                   "BERT-base checkpoint for ALBEF; null uses all"},
-        "checkpoint": {"type": ["string", "null"], "default": None,
-                       "description": "local save_pretrained BERT/RoBERTa directory whose layers initialise the fusion "
-                                      "(cross-attention stays random); null = random init"},
+        "arch": {
+            "enum": sorted(ARCHS),
+            "default": "bert",
+            "description": "layer flavour (LayerNorm eps) and checkpoint type",
+        },
+        "width": {
+            "type": ["integer", "null"],
+            "minimum": 1,
+            "default": None,
+            "description": "fusion width; null = the text encoder's width (ignored with a checkpoint)",
+        },
+        "depth": {
+            "type": "integer",
+            "minimum": 1,
+            "default": 6,
+            "description": "layers of the full stack before `layers` selects some (ignored with a checkpoint)",
+        },
+        "heads": {
+            "type": "integer",
+            "minimum": 1,
+            "default": 12,
+            "description": "attention heads (ignored with a checkpoint)",
+        },
+        "intermediate": {
+            "type": ["integer", "null"],
+            "minimum": 1,
+            "default": None,
+            "description": "MLP hidden size; null = 4 x width (ignored with a checkpoint)",
+        },
+        "dropout": {
+            "type": "number",
+            "minimum": 0,
+            "maximum": 1,
+            "default": 0.1,
+            "description": "hidden and attention dropout",
+        },
+        "layers": {
+            "type": ["array", "null"],
+            "items": {"type": "integer", "minimum": 0},
+            "minItems": 2,
+            "maxItems": 2,
+            "default": None,
+            "description": "[start, end) of the stack's layers to use, e.g. [6, 12] of a "
+            "BERT-base checkpoint for ALBEF; null uses all",
+        },
+        "checkpoint": {
+            "type": ["string", "null"],
+            "default": None,
+            "description": "local save_pretrained BERT/RoBERTa directory whose layers initialise the fusion "
+            "(cross-attention stays random); null = random init",
+        },
     },
 }
 
 
-def build_cross_attention(*, arch: str, width: Optional[int], depth: int, heads: int, intermediate: Optional[int],
-                          dropout: float, layers: Optional[list[int]], checkpoint: Optional[str],
-                          context: Any) -> CrossAttentionFusion:
+def build_cross_attention(
+    *,
+    arch: str,
+    width: Optional[int],
+    depth: int,
+    heads: int,
+    intermediate: Optional[int],
+    dropout: float,
+    layers: Optional[list[int]],
+    checkpoint: Optional[str],
+    context: Any,
+) -> CrossAttentionFusion:
     if checkpoint is None:
         pretrained = None
-        config = layer_config(arch, width=width or context["text_width"], heads=heads, intermediate=intermediate,
-                              dropout=dropout)
+        config = layer_config(
+            arch,
+            width=width or context["text_width"],
+            heads=heads,
+            intermediate=intermediate,
+            dropout=dropout,
+        )
     else:
         pretrained = load_local(checkpoint, arch, dropout)
         config, depth = pretrained.config, pretrained.config.num_hidden_layers
     start, end = layer_range(layers, depth)
-    return CrossAttentionFusion(cross_layers(config, start, end, pretrained), width=config.hidden_size,
-                                text_width=context["text_width"], image_width=context["image_width"])
+    return CrossAttentionFusion(
+        cross_layers(config, start, end, pretrained),
+        width=config.hidden_size,
+        text_width=context["text_width"],
+        image_width=context["image_width"],
+    )
 
 
-COMPONENTS = [ComponentSpec("fusion", "cross_attention", build_cross_attention, SCHEMA, __doc__.strip().splitlines()[0])]
+COMPONENTS = [
+    ComponentSpec(
+        "fusion", "cross_attention", build_cross_attention, SCHEMA, __doc__.strip().splitlines()[0]
+    )
+]

@@ -27,8 +27,15 @@ from plugins.layers.bert import ARCHS, additive_mask, cross_layers, layer_config
 class TwoStreamFusion(nn.Module):
     """Image-to-text and text-to-image cross-modality encoders, run side by side."""
 
-    def __init__(self, *, image_layers: nn.ModuleList, text_layers: nn.ModuleList, image_width: int,
-                 text_width: int, pool: str) -> None:
+    def __init__(
+        self,
+        *,
+        image_layers: nn.ModuleList,
+        text_layers: nn.ModuleList,
+        image_width: int,
+        text_width: int,
+        pool: str,
+    ) -> None:
         super().__init__()
         self.image_layers, self.text_layers = image_layers, text_layers
         self.text_to_image = projection(text_width, image_width)  # keys/values of the image stream
@@ -59,27 +66,64 @@ SCHEMA: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
     "properties": {
-        "arch": {"enum": sorted(ARCHS), "default": "roberta",
-                 "description": "layer flavour (LayerNorm eps); MaskVLM's text side is RoBERTa"},
-        "depth": {"type": "integer", "minimum": 1, "default": 3, "description": "blocks per cross-modality encoder"},
-        "heads": {"type": "integer", "minimum": 1, "default": 12, "description": "attention heads in both streams"},
-        "mlp_ratio": {"type": "number", "exclusiveMinimum": 0, "default": 4.0, "description": "MLP hidden width / stream width"},
-        "dropout": {"type": "number", "minimum": 0, "maximum": 1, "default": 0.1, "description": "hidden and attention dropout"},
-        "pool": {"enum": ["product", "concat"], "default": "product",
-                 "description": "ITM input: 'product' = image CLS * text CLS (MaskVLM Eq. 3), 'concat' = both CLS"},
+        "arch": {
+            "enum": sorted(ARCHS),
+            "default": "roberta",
+            "description": "layer flavour (LayerNorm eps); MaskVLM's text side is RoBERTa",
+        },
+        "depth": {
+            "type": "integer",
+            "minimum": 1,
+            "default": 3,
+            "description": "blocks per cross-modality encoder",
+        },
+        "heads": {
+            "type": "integer",
+            "minimum": 1,
+            "default": 12,
+            "description": "attention heads in both streams",
+        },
+        "mlp_ratio": {
+            "type": "number",
+            "exclusiveMinimum": 0,
+            "default": 4.0,
+            "description": "MLP hidden width / stream width",
+        },
+        "dropout": {
+            "type": "number",
+            "minimum": 0,
+            "maximum": 1,
+            "default": 0.1,
+            "description": "hidden and attention dropout",
+        },
+        "pool": {
+            "enum": ["product", "concat"],
+            "default": "product",
+            "description": "ITM input: 'product' = image CLS * text CLS (MaskVLM Eq. 3), 'concat' = both CLS",
+        },
     },
 }
 
 
-def build_two_stream(*, arch: str, depth: int, heads: int, mlp_ratio: float, dropout: float, pool: str,
-                     context: Any) -> TwoStreamFusion:
+def build_two_stream(
+    *, arch: str, depth: int, heads: int, mlp_ratio: float, dropout: float, pool: str, context: Any
+) -> TwoStreamFusion:
     def stack(width: int) -> nn.ModuleList:
-        config = layer_config(arch, width=width, heads=heads, intermediate=int(width * mlp_ratio), dropout=dropout)
+        config = layer_config(
+            arch, width=width, heads=heads, intermediate=int(width * mlp_ratio), dropout=dropout
+        )
         return cross_layers(config, 0, depth, None)
 
     image_width, text_width = context["image_width"], context["text_width"]
-    return TwoStreamFusion(image_layers=stack(image_width), text_layers=stack(text_width), image_width=image_width,
-                           text_width=text_width, pool=pool)
+    return TwoStreamFusion(
+        image_layers=stack(image_width),
+        text_layers=stack(text_width),
+        image_width=image_width,
+        text_width=text_width,
+        pool=pool,
+    )
 
 
-COMPONENTS = [ComponentSpec("fusion", "two_stream", build_two_stream, SCHEMA, __doc__.strip().splitlines()[0])]
+COMPONENTS = [
+    ComponentSpec("fusion", "two_stream", build_two_stream, SCHEMA, __doc__.strip().splitlines()[0])
+]

@@ -28,7 +28,16 @@ SIZES = {"small": (384, 12, 6), "base": (768, 12, 12), "large": (1024, 24, 16)}
 class UnifiedFusion(nn.Module):
     """One pre-norm transformer over the concatenated image and text tokens."""
 
-    def __init__(self, *, width: int, depth: int, heads: int, mlp_ratio: float, image_width: int, text_width: int) -> None:
+    def __init__(
+        self,
+        *,
+        width: int,
+        depth: int,
+        heads: int,
+        mlp_ratio: float,
+        image_width: int,
+        text_width: int,
+    ) -> None:
         super().__init__()
         self.image_proj = projection(image_width, width)
         self.text_proj = projection(text_width, width)
@@ -41,7 +50,9 @@ class UnifiedFusion(nn.Module):
         v, w = self.image_proj(image.tokens), self.text_proj(text.tokens)  # [B,1+N',D], [B,T',D]
         split = v.shape[1]
         x = torch.cat([v, w], dim=1)  # [B,1+N'+T',D]
-        valid = torch.cat([torch.ones_like(v[..., 0], dtype=torch.bool), text.attention_mask.bool()], dim=1)
+        valid = torch.cat(
+            [torch.ones_like(v[..., 0], dtype=torch.bool), text.attention_mask.bool()], dim=1
+        )
         for block in self.blocks:
             x = block(x, valid)
         x = self.norm(x)
@@ -49,28 +60,56 @@ class UnifiedFusion(nn.Module):
 
 
 def _size_property(index: int, what: str) -> dict[str, Any]:
-    return {"type": ["integer", "null"], "minimum": 1, "default": None,
-            "description": f"{what}; null takes it from `size` ({', '.join(f'{k} {v[index]}' for k, v in SIZES.items())})"}
+    return {
+        "type": ["integer", "null"],
+        "minimum": 1,
+        "default": None,
+        "description": f"{what}; null takes it from `size` ({', '.join(f'{k} {v[index]}' for k, v in SIZES.items())})",
+    }
 
 
 SCHEMA: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
     "properties": {
-        "size": {"enum": sorted(SIZES), "default": "base", "description": "M3AE encoder size preset"},
+        "size": {
+            "enum": sorted(SIZES),
+            "default": "base",
+            "description": "M3AE encoder size preset",
+        },
         "width": _size_property(0, "token width"),
         "depth": _size_property(1, "number of blocks"),
         "heads": _size_property(2, "attention heads"),
-        "mlp_ratio": {"type": "number", "exclusiveMinimum": 0, "default": 4.0, "description": "MLP hidden width / width"},
+        "mlp_ratio": {
+            "type": "number",
+            "exclusiveMinimum": 0,
+            "default": 4.0,
+            "description": "MLP hidden width / width",
+        },
     },
 }
 
 
-def build_unified(*, size: str, width: Optional[int], depth: Optional[int], heads: Optional[int], mlp_ratio: float,
-                  context: Any) -> UnifiedFusion:
+def build_unified(
+    *,
+    size: str,
+    width: Optional[int],
+    depth: Optional[int],
+    heads: Optional[int],
+    mlp_ratio: float,
+    context: Any,
+) -> UnifiedFusion:
     preset = SIZES[size]
-    return UnifiedFusion(width=width or preset[0], depth=depth or preset[1], heads=heads or preset[2],
-                         mlp_ratio=mlp_ratio, image_width=context["image_width"], text_width=context["text_width"])
+    return UnifiedFusion(
+        width=width or preset[0],
+        depth=depth or preset[1],
+        heads=heads or preset[2],
+        mlp_ratio=mlp_ratio,
+        image_width=context["image_width"],
+        text_width=context["text_width"],
+    )
 
 
-COMPONENTS = [ComponentSpec("fusion", "unified", build_unified, SCHEMA, __doc__.strip().splitlines()[0])]
+COMPONENTS = [
+    ComponentSpec("fusion", "unified", build_unified, SCHEMA, __doc__.strip().splitlines()[0])
+]

@@ -41,7 +41,9 @@ class Attention(nn.Module):
     def __init__(self, dim: int, heads: int, context_dim: Optional[int] = None) -> None:
         super().__init__()
         if dim % heads:
-            raise ValueError(f"attention width {dim} is not divisible by {heads} heads; pick heads dividing the width")
+            raise ValueError(
+                f"attention width {dim} is not divisible by {heads} heads; pick heads dividing the width"
+            )
         self.heads = heads
         self.cross = context_dim is not None
         if self.cross:
@@ -51,8 +53,12 @@ class Attention(nn.Module):
             self.qkv = nn.Linear(dim, 3 * dim)
         self.proj = nn.Linear(dim, dim)
 
-    def forward(self, x: torch.Tensor, context: Optional[torch.Tensor] = None,
-                mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def forward(
+        self,
+        x: torch.Tensor,
+        context: Optional[torch.Tensor] = None,
+        mask: Optional[torch.Tensor] = None,
+    ) -> torch.Tensor:
         """x [B,L,D], context [B,K,Dc] (cross only), mask [B,1,1,K] bool (True = attend)."""
         b, length, dim = x.shape
         if self.cross:
@@ -60,7 +66,9 @@ class Attention(nn.Module):
             k, v = self.kv(context).chunk(2, dim=-1)  # [B,K,D] each
         else:
             q, k, v = self.qkv(x).chunk(3, dim=-1)  # [B,L,D] each
-        q, k, v = (t.unflatten(-1, (self.heads, -1)).transpose(1, 2) for t in (q, k, v))  # [B,H,*,D/H]
+        q, k, v = (
+            t.unflatten(-1, (self.heads, -1)).transpose(1, 2) for t in (q, k, v)
+        )  # [B,H,*,D/H]
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # [B,H,L,D/H]
         return self.proj(out.transpose(1, 2).reshape(b, length, dim))
 
@@ -75,7 +83,9 @@ class PreNormBlock(nn.Module):
         context_dim: width of the cross-attention source; None for a self-attention block.
     """
 
-    def __init__(self, dim: int, heads: int, mlp_ratio: float = 4.0, context_dim: Optional[int] = None) -> None:
+    def __init__(
+        self, dim: int, heads: int, mlp_ratio: float = 4.0, context_dim: Optional[int] = None
+    ) -> None:
         super().__init__()
         self.norm1 = nn.LayerNorm(dim)
         self.attn = Attention(dim, heads)
@@ -85,8 +95,13 @@ class PreNormBlock(nn.Module):
         self.norm2 = nn.LayerNorm(dim)
         self.mlp = Mlp(dim, int(dim * mlp_ratio))
 
-    def forward(self, x: torch.Tensor, mask: Optional[torch.Tensor] = None, context: Optional[torch.Tensor] = None,
-                context_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def forward(
+        self,
+        x: torch.Tensor,
+        mask: Optional[torch.Tensor] = None,
+        context: Optional[torch.Tensor] = None,
+        context_mask: Optional[torch.Tensor] = None,
+    ) -> torch.Tensor:
         """x [B,L,D]; mask [B,L] valid keys of x; context [B,K,Dc]; context_mask [B,K] valid keys."""
         x = x + self.attn(self.norm1(x), mask=key_padding_mask(mask))
         if hasattr(self, "cross_attn"):

@@ -24,26 +24,53 @@ ARCHS = {"bert": BertConfig, "roberta": RobertaConfig}
 """Supported text architectures and their config classes."""
 
 
-def bert_config(arch: str, *, vocab_size: int, width: int, depth: int, heads: int, intermediate: Optional[int],
-                max_positions: int, pad_token_id: int, dropout: float) -> PretrainedConfig:
+def bert_config(
+    arch: str,
+    *,
+    vocab_size: int,
+    width: int,
+    depth: int,
+    heads: int,
+    intermediate: Optional[int],
+    max_positions: int,
+    pad_token_id: int,
+    dropout: float,
+) -> PretrainedConfig:
     """A BERT-base-style config (RoBERTa: one token type, LayerNorm eps 1e-5, positions offset
     by ``pad_token_id + 1`` as in roberta-base, so ``max_positions`` texts still fit)."""
     roberta = arch == "roberta"
     config = ARCHS[arch](
-        vocab_size=vocab_size, hidden_size=width, num_hidden_layers=depth, num_attention_heads=heads,
+        vocab_size=vocab_size,
+        hidden_size=width,
+        num_hidden_layers=depth,
+        num_attention_heads=heads,
         intermediate_size=intermediate or 4 * width,
         max_position_embeddings=max_positions + (pad_token_id + 1 if roberta else 0),
-        type_vocab_size=1 if roberta else 2, layer_norm_eps=1e-5 if roberta else 1e-12,
-        pad_token_id=pad_token_id, hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout,
+        type_vocab_size=1 if roberta else 2,
+        layer_norm_eps=1e-5 if roberta else 1e-12,
+        pad_token_id=pad_token_id,
+        hidden_dropout_prob=dropout,
+        attention_probs_dropout_prob=dropout,
     )
     config._attn_implementation = "sdpa"
     return config
 
 
-def layer_config(arch: str, *, width: int, heads: int, intermediate: Optional[int], dropout: float) -> PretrainedConfig:
+def layer_config(
+    arch: str, *, width: int, heads: int, intermediate: Optional[int], dropout: float
+) -> PretrainedConfig:
     """Config for stand-alone layers (no embeddings, so vocabulary and positions are unused)."""
-    return bert_config(arch, vocab_size=1, width=width, depth=1, heads=heads, intermediate=intermediate,
-                       max_positions=1, pad_token_id=0, dropout=dropout)
+    return bert_config(
+        arch,
+        vocab_size=1,
+        width=width,
+        depth=1,
+        heads=heads,
+        intermediate=intermediate,
+        max_positions=1,
+        pad_token_id=0,
+        dropout=dropout,
+    )
 
 
 def load_local(checkpoint: str, arch: str, dropout: float) -> nn.Module:
@@ -56,10 +83,16 @@ def load_local(checkpoint: str, arch: str, dropout: float) -> nn.Module:
         )
     config = AutoConfig.from_pretrained(path, local_files_only=True)
     if config.model_type != arch:
-        raise ValueError(f"checkpoint '{checkpoint}' holds a '{config.model_type}' model but arch is '{arch}'; set arch to match")
+        raise ValueError(
+            f"checkpoint '{checkpoint}' holds a '{config.model_type}' model but arch is '{arch}'; set arch to match"
+        )
     return AutoModel.from_pretrained(
-        path, local_files_only=True, add_pooling_layer=False, attn_implementation="sdpa",
-        hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout,
+        path,
+        local_files_only=True,
+        add_pooling_layer=False,
+        attn_implementation="sdpa",
+        hidden_dropout_prob=dropout,
+        attention_probs_dropout_prob=dropout,
     )
 
 
@@ -69,7 +102,9 @@ def layer_range(layers: Optional[list[int]], depth: int) -> tuple[int, int]:
         return 0, depth
     start, end = layers
     if not 0 <= start < end <= depth:
-        raise ValueError(f"layers {layers} is not a range [start, end) inside the model's {depth} layers")
+        raise ValueError(
+            f"layers {layers} is not a range [start, end) inside the model's {depth} layers"
+        )
     return start, end
 
 
@@ -97,22 +132,33 @@ class BertCrossLayer(nn.Module):
                 nn.init.normal_(module.weight, std=config.initializer_range)
                 nn.init.zeros_(module.bias)
 
-    def forward(self, x: torch.Tensor, mask: Optional[torch.Tensor], context: torch.Tensor,
-                context_mask: Optional[torch.Tensor]) -> torch.Tensor:
+    def forward(
+        self,
+        x: torch.Tensor,
+        mask: Optional[torch.Tensor],
+        context: torch.Tensor,
+        context_mask: Optional[torch.Tensor],
+    ) -> torch.Tensor:
         """x [B,L,D], context [B,K,D]; masks are additive [B,1,1,*] (see :func:`additive_mask`)."""
         x = self.attention(x, mask)[0]
         x = self.crossattention(x, None, context, context_mask)[0]
         return self.output(self.intermediate(x), x)
 
 
-def cross_layers(config: PretrainedConfig, start: int, end: int, pretrained: Optional[nn.Module]) -> nn.ModuleList:
+def cross_layers(
+    config: PretrainedConfig, start: int, end: int, pretrained: Optional[nn.Module]
+) -> nn.ModuleList:
     """Layers ``[start, end)`` as :class:`BertCrossLayer`, copied from ``pretrained``'s
     encoder layers when given (cross-attention then stays randomly initialised)."""
     stack = nn.ModuleList(BertCrossLayer(config) for _ in range(start, end))
     if pretrained is not None:
         for layer, source in zip(stack, pretrained.encoder.layer[start:end]):
             result = layer.load_state_dict(source.state_dict(), strict=False)
-            wrong = result.unexpected_keys + [k for k in result.missing_keys if not k.startswith("crossattention.")]
+            wrong = result.unexpected_keys + [
+                k for k in result.missing_keys if not k.startswith("crossattention.")
+            ]
             if wrong:
-                raise ValueError(f"checkpoint layer does not match a BERT layer with cross-attention: {wrong}")
+                raise ValueError(
+                    f"checkpoint layer does not match a BERT layer with cross-attention: {wrong}"
+                )
     return stack

@@ -18,5 +18,9 @@ def sincos_2d(grid: tuple[int, int], dim: int) -> torch.Tensor:
     """[gh*gw, dim] for a row-major grid: first half encodes the row, second half the column."""
     if dim % 4:
         raise ValueError(f"a 2-D sin-cos embedding needs a width divisible by 4, got {dim}")
-    rows, cols = torch.meshgrid(torch.arange(grid[0]), torch.arange(grid[1]), indexing="ij")  # [gh,gw] each
-    return torch.cat([sincos_1d(rows.flatten(), dim // 2), sincos_1d(cols.flatten(), dim // 2)], dim=1)
+    rows, cols = torch.meshgrid(
+        torch.arange(grid[0]), torch.arange(grid[1]), indexing="ij"
+    )  # [gh,gw] each
+    return torch.cat(
+        [sincos_1d(rows.flatten(), dim // 2), sincos_1d(cols.flatten(), dim // 2)], dim=1
+    )

@@ -18,4 +18,6 @@ def registry() -> Registry:
 
 @pytest.fixture
 def context(registry: Registry) -> BuildContext:
-    return BuildContext(registry, {"image_size": 32, "vocab_size": VOCAB, "pad_token_id": PAD, "max_text_len": 12})
+    return BuildContext(
+        registry, {"image_size": 32, "vocab_size": VOCAB, "pad_token_id": PAD, "max_text_len": 12}
+    )

@@ -32,16 +32,25 @@ def count(module: torch.nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
-@pytest.mark.parametrize("mode,extra", [("drop", 0), ("input", 32), ("after_encoder", 32 + 17 * 32)])
+@pytest.mark.parametrize(
+    "mode,extra", [("drop", 0), ("input", 32), ("after_encoder", 32 + 17 * 32)]
+)
 def test_tiny_parameter_count_matches_hand_count(context, mode, extra):
     encoder = build(context, mask_tokens=mode)
     assert count(encoder) == vit_params(32, 2, 8, 16, 128) + extra
-    assert (encoder.width, encoder.patch_size, encoder.grid, encoder.num_patches) == (32, 8, (4, 4), 16)
+    assert (encoder.width, encoder.patch_size, encoder.grid, encoder.num_patches) == (
+        32,
+        8,
+        (4, 4),
+        16,
+    )
 
 
 def test_vit_base_16_224_has_85_8m_parameters(context):
     with torch.device("meta"):
-        encoder = context.registry.build("image_encoder", {"type": "vit", "image_size": 224}, context)
+        encoder = context.registry.build(
+            "image_encoder", {"type": "vit", "image_size": 224}, context
+        )
     assert count(encoder) == vit_params(768, 12, 16, 196, 3072) == 85_798_656
 
 
@@ -50,7 +59,10 @@ def test_no_mask_encodes_every_patch_like_timm(context, mode):
     encoder = build(context, mask_tokens=mode).eval()
     out = encoder(images())
     assert out.layout == "full" and out.tokens.shape == (B, 1 + N, 32)
-    torch.testing.assert_close(out.tokens, encoder.vit.forward_features(images()))
+    expected = encoder.vit.forward_features(images())
+    if mode == "after_encoder":
+        expected = expected + encoder.post_pos_embed
+    torch.testing.assert_close(out.tokens, expected)
 
 
 def test_drop_mode_equals_blocks_on_gathered_visible_tokens(context):
@@ -76,13 +88,17 @@ def masked_pixels_changed(mask) -> torch.Tensor:
 def test_masked_pixels_do_not_reach_the_output(context, mode):
     encoder = build(context, mask_tokens=mode).eval()
     mask = random_mask(B, N, KEEP)
-    torch.testing.assert_close(encoder(images(), mask).tokens, encoder(masked_pixels_changed(mask), mask).tokens)
+    torch.testing.assert_close(
+        encoder(images(), mask).tokens, encoder(masked_pixels_changed(mask), mask).tokens
+    )
 
 
 def test_input_mode_puts_the_mask_token_before_the_blocks(context):
     encoder = build(context, mask_tokens="input").eval()
     mask = random_mask(B, N, KEEP)
-    embedded = torch.where(mask.mask[..., None], encoder.mask_token, encoder.vit.patch_embed(images()))
+    embedded = torch.where(
+        mask.mask[..., None], encoder.mask_token, encoder.vit.patch_embed(images())
+    )
     expected = encoder.vit.norm(encoder.vit.blocks(encoder.vit._pos_embed(embedded)))
     out = encoder(images(), mask)
     assert out.layout == "full" and out.tokens.shape == (B, 1 + N, 32)
@@ -103,14 +119,19 @@ def test_after_encoder_mode_fills_masked_positions_with_the_mask_token(context):
         kept = mask.ids_keep[b]
         torch.testing.assert_close(out.tokens[b, 1 + kept], encoded[b, 1:] + pos[1 + kept])
         masked = mask.mask[b].nonzero().squeeze(1)
-        torch.testing.assert_close(out.tokens[b, 1 + masked], encoder.mask_token[0].expand(len(masked), -1) + pos[1 + masked])
+        torch.testing.assert_close(
+            out.tokens[b, 1 + masked],
+            encoder.mask_token[0].expand(len(masked), -1) + pos[1 + masked],
+        )
 
 
 @pytest.mark.parametrize("mode", ["drop", "after_encoder"])
 def test_dropping_modes_need_ids_keep(context, mode):
     mask = random_mask(B, N, KEEP)
     with pytest.raises(ValueError, match="ids_keep"):
-        build(context, mask_tokens=mode)(images(), dataclasses.replace(mask, ids_keep=None, ids_restore=None))
+        build(context, mask_tokens=mode)(
+            images(), dataclasses.replace(mask, ids_keep=None, ids_restore=None)
+        )
 
 
 def test_mask_of_the_wrong_grid_is_refused(context):
@@ -128,7 +149,9 @@ def test_forward_backward_without_nan(context, mode):
 
 
 def timm_reference(image_size: int = 32) -> VisionTransformer:
-    return VisionTransformer(img_size=image_size, patch_size=8, embed_dim=32, depth=2, num_heads=2, num_classes=10)
+    return VisionTransformer(
+        img_size=image_size, patch_size=8, embed_dim=32, depth=2, num_heads=2, num_classes=10
+    )
 
 
 def test_checkpoint_file_round_trip(context, tmp_path):
@@ -144,7 +167,9 @@ def test_checkpoint_directory_with_safetensors_and_resampled_positions(context, 
     save_file(reference.state_dict(), tmp_path / "model.safetensors")
     encoder = build(context, image_size=48, checkpoint=str(tmp_path))
     assert encoder.vit.pos_embed.shape == (1, 1 + 36, 32)
-    torch.testing.assert_close(encoder.vit.blocks[1].mlp.fc2.weight, reference.blocks[1].mlp.fc2.weight)
+    torch.testing.assert_close(
+        encoder.vit.blocks[1].mlp.fc2.weight, reference.blocks[1].mlp.fc2.weight
+    )
 
 
 def test_checkpoint_of_another_size_is_refused_clearly(context, tmp_path):

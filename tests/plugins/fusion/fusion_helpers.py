@@ -11,17 +11,31 @@ B, N, T = 2, 6, 5
 
 
 def make_context(registry: Registry, image_width: int = 32, text_width: int = 32) -> BuildContext:
-    return BuildContext(registry, {"image_width": image_width, "text_width": text_width, "vocab_size": 40,
-                                   "pad_token_id": 0, "max_text_len": T})
+    return BuildContext(
+        registry,
+        {
+            "image_width": image_width,
+            "text_width": text_width,
+            "vocab_size": 40,
+            "pad_token_id": 0,
+            "max_text_len": T,
+        },
+    )
 
 
-def encodings(image_width: int = 32, text_width: int = 32, seed: int = 0) -> tuple[ImageEncoding, TextEncoding]:
+def encodings(
+    image_width: int = 32, text_width: int = 32, seed: int = 0
+) -> tuple[ImageEncoding, TextEncoding]:
     """Image tokens [B,1+N,Di] and text tokens [B,T,Dt] whose second sample has 2 pads."""
     g = torch.Generator().manual_seed(seed)
     attention = torch.ones(B, T, dtype=torch.long)
-    attention[1, T - 2:] = 0
-    image = ImageEncoding(torch.randn(B, 1 + N, image_width, generator=g, requires_grad=True), "full", None, (2, 3))
-    return image, TextEncoding(torch.randn(B, T, text_width, generator=g, requires_grad=True), attention)
+    attention[1, T - 2 :] = 0
+    image = ImageEncoding(
+        torch.randn(B, 1 + N, image_width, generator=g, requires_grad=True), "full", None, (2, 3)
+    )
+    return image, TextEncoding(
+        torch.randn(B, T, text_width, generator=g, requires_grad=True), attention
+    )
 
 
 def with_padding_changed(text: TextEncoding) -> TextEncoding:

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 import torch
-from fusion_helpers import B, N, T, cross_layer_params, encodings, make_context, with_padding_changed
+from fusion_helpers import (
+    B,
+    N,
+    T,
+    cross_layer_params,
+    encodings,
+    make_context,
+    with_padding_changed,
+)
 
 TINY = {"type": "two_stream", "depth": 2, "heads": 2, "dropout": 0.0}
 
@@ -25,7 +33,9 @@ def test_both_streams_keep_their_layouts_and_pool_is_the_cls_product(context):
 
 
 def test_parameter_count_matches_hand_count(context):
-    assert sum(p.numel() for p in build(context).parameters()) == 2 * 2 * cross_layer_params(32, 128)
+    assert sum(p.numel() for p in build(context).parameters()) == 2 * 2 * cross_layer_params(
+        32, 128
+    )
 
 
 def test_each_stream_reads_the_other_modality(context):

@@ -41,7 +41,9 @@ def test_text_padding_is_excluded_from_attention(context):
     torch.testing.assert_close(out.text[real], changed.text[real])
 
 
-@pytest.mark.parametrize("size,width,depth", [("small", 384, 12), ("base", 768, 12), ("large", 1024, 24)])
+@pytest.mark.parametrize(
+    "size,width,depth", [("small", 384, 12), ("base", 768, 12), ("large", 1024, 24)]
+)
 def test_size_presets_match_hand_counts(registry, size, width, depth):
     context = make_context(registry, image_width=width, text_width=width)
     with torch.device("meta"):
@@ -62,19 +64,35 @@ def test_m3ae_sequence_is_kept_image_plus_kept_text_plus_cls(registry):
     registry.register_plugin(encoders, name="encoders", distribution="framework==test")
     context = make_context(registry, image_width=32, text_width=32)
     context.values.update(image_size=32, max_text_len=12)
-    image_encoder = registry.build("image_encoder", {"type": "patch_embed", "width": 32, "patch_size": 8}, context)
+    image_encoder = registry.build(
+        "image_encoder", {"type": "patch_embed", "width": 32, "patch_size": 8}, context
+    )
     text_encoder = registry.build("text_encoder", {"type": "token_embed", "width": 32}, context)
     fusion = build(context)
     ids_image = torch.arange(16).expand(B, -1)[:, [3, 7, 8, 15]]
     ids_text = torch.arange(12).expand(B, -1)[:, [0, 5, 9]]
-    image_mask = MaskingOutput(torch.ones(B, 16, dtype=torch.bool).scatter(1, ids_image, False), ids_image)
+    image_mask = MaskingOutput(
+        torch.ones(B, 16, dtype=torch.bool).scatter(1, ids_image, False), ids_image
+    )
     text_ids = torch.randint(0, 40, (B, 12))
-    text_mask = TextMaskingOutput(text_ids, text_ids, torch.ones(B, 12, dtype=torch.bool).scatter(1, ids_text, False), ids_text)
+    text_mask = TextMaskingOutput(
+        text_ids,
+        text_ids,
+        torch.ones(B, 12, dtype=torch.bool).scatter(1, ids_text, False),
+        ids_text,
+    )
     lengths = []
-    fusion.blocks[0].register_forward_pre_hook(lambda module, args: lengths.append(args[0].shape[1]))
-    out = fusion(image_encoder(torch.randn(B, 3, 32, 32), image_mask),
-                 text_encoder(text_ids, torch.ones(B, 12, dtype=torch.long), text_mask))
+    fusion.blocks[0].register_forward_pre_hook(
+        lambda module, args: lengths.append(args[0].shape[1])
+    )
+    out = fusion(
+        image_encoder(torch.randn(B, 3, 32, 32), image_mask),
+        text_encoder(text_ids, torch.ones(B, 12, dtype=torch.long), text_mask),
+    )
     assert lengths == [1 + 4 + 3]
     assert out.image.shape == (B, 1 + 4, 32) and out.text.shape == (B, 3, 32)
     out.pooled.square().sum().backward()
-    assert all(torch.isfinite(p.grad).all() for p in [*image_encoder.parameters(), *text_encoder.parameters()])
+    assert all(
+        torch.isfinite(p.grad).all()
+        for p in [*image_encoder.parameters(), *text_encoder.parameters()]
+    )

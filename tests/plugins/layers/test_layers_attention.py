@@ -50,7 +50,9 @@ def test_pre_norm_block_layout_and_parameter_count():
     expected = x + block.attn(block.norm1(x))
     expected = expected + block.mlp(block.norm2(expected))
     torch.testing.assert_close(block(x), expected)
-    assert sum(p.numel() for p in block.parameters()) == 4 * D + (3 * D * D + 3 * D) + (D * D + D) + (2 * D * D + 2 * D) + (2 * D * D + D)
+    assert sum(p.numel() for p in block.parameters()) == 4 * D + (3 * D * D + 3 * D) + (
+        D * D + D
+    ) + (2 * D * D + 2 * D) + (2 * D * D + D)
 
 
 def test_cross_block_ignores_padded_context_and_needs_context():
@@ -59,7 +61,9 @@ def test_cross_block_ignores_padded_context_and_needs_context():
     x, context = torch.randn(B, L, D), torch.randn(B, K, 8)
     valid = torch.tensor([[1, 1, 1, 1], [1, 1, 0, 0]])
     changed = torch.where(valid[..., None].bool(), context, torch.randn(B, K, 8))
-    torch.testing.assert_close(block(x, context=context, context_mask=valid), block(x, context=changed, context_mask=valid))
+    torch.testing.assert_close(
+        block(x, context=context, context_mask=valid), block(x, context=changed, context_mask=valid)
+    )
     out = block(x, context=context)
     out.square().sum().backward()
     assert all(torch.isfinite(p.grad).all() for p in block.parameters())
@@ -68,4 +72,6 @@ def test_cross_block_ignores_padded_context_and_needs_context():
 
 
 def test_projection_is_identity_for_equal_widths():
-    assert isinstance(projection(8, 8), torch.nn.Identity) and isinstance(projection(8, 4), torch.nn.Linear)
+    assert isinstance(projection(8, 8), torch.nn.Identity) and isinstance(
+        projection(8, 4), torch.nn.Linear
+    )

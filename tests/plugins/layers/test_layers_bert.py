@@ -12,7 +12,11 @@ from plugins.layers.bert import BertCrossLayer, additive_mask, layer_config, lay
 
 def test_additive_mask_zero_for_real_tokens_min_for_padding():
     mask = additive_mask(torch.tensor([[1, 0]]), torch.float32)
-    assert mask.shape == (1, 1, 1, 2) and mask[0, 0, 0, 0] == 0 and mask[0, 0, 0, 1] == torch.finfo(torch.float32).min
+    assert (
+        mask.shape == (1, 1, 1, 2)
+        and mask[0, 0, 0, 0] == 0
+        and mask[0, 0, 0, 1] == torch.finfo(torch.float32).min
+    )
     assert additive_mask(None, torch.float32) is None
 
 
@@ -25,12 +29,21 @@ def test_layer_range():
 def test_cross_layer_holds_a_bert_layer_and_adds_cross_attention():
     """A BertLayer's weights load into BertCrossLayer; with the cross-attention output dense
     zeroed (and its LayerNorm at identity init), both compute the same function."""
-    config = BertConfig(hidden_size=16, num_attention_heads=2, intermediate_size=32,
-                        hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    config = BertConfig(
+        hidden_size=16,
+        num_attention_heads=2,
+        intermediate_size=32,
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+    )
     bert = BertLayer(config).eval()
-    layer = BertCrossLayer(layer_config("bert", width=16, heads=2, intermediate=32, dropout=0.0)).eval()
+    layer = BertCrossLayer(
+        layer_config("bert", width=16, heads=2, intermediate=32, dropout=0.0)
+    ).eval()
     result = layer.load_state_dict(bert.state_dict(), strict=False)
-    assert not result.unexpected_keys and all(k.startswith("crossattention.") for k in result.missing_keys)
+    assert not result.unexpected_keys and all(
+        k.startswith("crossattention.") for k in result.missing_keys
+    )
     torch.nn.init.zeros_(layer.crossattention.output.dense.weight)
     torch.nn.init.zeros_(layer.crossattention.output.dense.bias)
     x, context = torch.randn(2, 5, 16), torch.randn(2, 3, 16)
