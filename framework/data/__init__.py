@@ -6,6 +6,7 @@ Public API (see each module's docstring):
 * :class:`SampleTransform`, :func:`build_transform`, :data:`AUGMENT_SCHEMA` (``transforms``)
 * :class:`Collator` (``collate``), :class:`ResumableDistributedSampler` (``sampler``)
 * :class:`SampleLoader`, :class:`DataHealth`, :class:`BadSampleError`, :class:`BadDataError` (``samples``)
+* :class:`StreamLoader`, :class:`StreamPosition` for streaming sources (``stream``)
 * :func:`build_train_loader`, :func:`build_eval_loader`, :func:`iterate_forever` (``loader``)
 """
 
@@ -14,10 +15,11 @@ from framework.data.collate import Collator
 from framework.data.loader import build_eval_loader, build_train_loader, iterate_forever
 from framework.data.sampler import ResumableDistributedSampler
 from framework.data.samples import BadDataError, BadSampleError, DataHealth, SampleLoader
+from framework.data.stream import StreamLoader, StreamPosition
 from framework.data.transforms import AUGMENT_SCHEMA, SampleTransform, build_transform
 
 __all__ = [
     "AUGMENT_SCHEMA", "BadDataError", "BadSampleError", "Collator", "DataHealth", "ResumableDistributedSampler",
-    "SampleLoader", "SampleTransform", "build_dataset", "build_eval_loader", "build_tokenizer",
+    "SampleLoader", "SampleTransform", "StreamLoader", "StreamPosition", "build_dataset", "build_eval_loader", "build_tokenizer",
     "build_train_loader", "build_transform", "data_config", "iterate_forever",
 ]

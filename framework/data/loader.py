@@ -28,6 +28,7 @@ from framework.data.build import data_config
 from framework.data.collate import Collator
 from framework.data.sampler import ResumableDistributedSampler
 from framework.data.samples import DataHealth, SampleLoader
+from framework.data.stream import StreamLoader, StreamPosition
 from framework.data.transforms import build_transform
 from framework.types import Batch
 
@@ -51,17 +52,29 @@ def _loader(dataset: Dataset, collator: Collator, *, batch_size: int, num_worker
 
 def build_train_loader(recipe: Mapping[str, Any], dataset: Dataset, tokenizer: PreTrainedTokenizerBase, *, rank: int,
                        world_size: int, micro_batch: int, seed: int,
-                       start_sample: int = 0) -> tuple[DataLoader, ResumableDistributedSampler]:
+                       start_sample: int = 0) -> tuple[DataLoader, ResumableDistributedSampler | StreamPosition]:
     """An endless, augmented, per-rank DataLoader of ``micro_batch`` samples and its sampler.
+
+    Map-style sources get a :class:`ResumableDistributedSampler`; streaming sources (with
+    a ``stream`` method, e.g. ``webdataset``) a :class:`StreamPosition` with the same
+    ``advance`` / ``state_dict`` / ``load_state_dict``.
 
     ``start_sample`` is the global number of samples already consumed (all ranks); the
     sampler's ``load_state_dict`` does the same from a checkpoint. Workers come from
     ``data.num_workers``; memory is pinned when CUDA is available.
     """
     cfg = data_config(recipe)
-    sampler = ResumableDistributedSampler(len(dataset), rank, world_size, seed, shuffle=True, start=start_sample)
-    samples = SampleLoader(dataset, build_transform(cfg, train=True), seed=seed)
+    transform = build_transform(cfg, train=True)
     collator = Collator(tokenizer, cfg["max_text_len"], seed=seed, image_size=cfg["image_size"])
+    if hasattr(dataset, "stream"):
+        position = StreamPosition(world_size, start=start_sample)
+        stream = StreamLoader(dataset, transform, seed=seed, rank=rank, world_size=world_size,
+                              batch_size=micro_batch, position=position)
+        loader = _loader(stream, collator, batch_size=micro_batch, num_workers=cfg["num_workers"], sampler=None,
+                         drop_last=True, generator_seed=seed * 65_537 + rank)
+        return loader, position
+    sampler = ResumableDistributedSampler(len(dataset), rank, world_size, seed, shuffle=True, start=start_sample)
+    samples = SampleLoader(dataset, transform, seed=seed)
     loader = _loader(samples, collator, batch_size=micro_batch, num_workers=cfg["num_workers"], sampler=sampler,
                      drop_last=True, generator_seed=seed * 65_537 + rank)
     return loader, sampler
@@ -82,7 +95,7 @@ def build_eval_loader(recipe: Mapping[str, Any], dataset: Dataset, tokenizer: Pr
                    drop_last=False, generator_seed=rank)
 
 
-def iterate_forever(loader: DataLoader, sampler: ResumableDistributedSampler,
+def iterate_forever(loader: DataLoader, sampler: ResumableDistributedSampler | StreamPosition,
                     health: Optional[DataHealth] = None) -> Iterator[Batch]:
     """Yield batches without end, advancing ``sampler`` by each batch handed out (so its
     ``state_dict`` after training on a batch resumes at the next one) and recording

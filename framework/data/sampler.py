@@ -1,8 +1,11 @@
 """A distributed sampler whose position survives checkpoints: no replay, no skip.
 
 The order is one infinite stream: the concatenation of a fresh permutation of the
-dataset per epoch (seeded by ``(seed, epoch)``). Stream position ``p`` goes to rank
-``p % world_size``, so ranks read disjoint samples that together cover every epoch, and
+dataset per epoch (seeded by ``(seed, epoch)``). The stream is cut into chunks of
+``block`` positions and chunk ``k`` goes to rank ``k % world_size``, so ranks read
+disjoint samples that together cover every epoch. With ``block`` = the micro-batch, the
+global batch of a step is one contiguous piece of the stream in rank order — the same
+samples in the same order whatever the number of ranks — and
 the state is one number — samples consumed by all ranks — which is valid for any
 number of ranks (a run may resume on a different world size). Epochs are not padded or
 truncated; a batch may straddle two epochs.
@@ -25,13 +28,16 @@ class ResumableDistributedSampler(Sampler):
     prefetched. Load state before creating the DataLoader iterator.
     """
 
-    def __init__(self, length: int, rank: int, world_size: int, seed: int, shuffle: bool = True, start: int = 0) -> None:
+    def __init__(self, length: int, rank: int, world_size: int, seed: int, shuffle: bool = True, start: int = 0,
+                 block: int = 1) -> None:
         if length < 1:
             raise ValueError("cannot sample from an empty dataset")
         if not 0 <= rank < world_size:
             raise ValueError(f"rank {rank} is outside [0, world_size={world_size})")
         self.length, self.rank, self.world_size = length, rank, world_size
-        self.seed, self.shuffle, self.position = seed, shuffle, start
+        if start % (block * world_size):
+            raise ValueError(f"start={start} is not a multiple of block x world_size = {block * world_size}")
+        self.seed, self.shuffle, self.position, self.block = seed, shuffle, start, block
         self._perm: tuple[int, torch.Tensor] | None = None
 
     def permutation(self, epoch: int) -> torch.Tensor:
@@ -44,10 +50,11 @@ class ResumableDistributedSampler(Sampler):
         return self._perm[1]
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
-        first = self.position + (self.rank - self.position) % self.world_size  # first stream slot of this rank
-        for p in count(first, self.world_size):
-            epoch, j = divmod(p, self.length)
-            yield epoch, int(self.permutation(epoch)[j])
+        first_chunk = self.position // self.block + self.rank
+        for chunk in count(first_chunk, self.world_size):
+            for p in range(chunk * self.block, (chunk + 1) * self.block):
+                epoch, j = divmod(p, self.length)
+                yield epoch, int(self.permutation(epoch)[j])
 
     @property
     def epoch(self) -> int:

@@ -12,7 +12,7 @@ fraction passes ``data.max_bad_fraction``.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 import numpy as np
 import torch
@@ -39,6 +39,19 @@ def describe(dataset: Any, index: int) -> str:
     """A sample's name for messages: the source's ``describe(i)`` (e.g. its file) or its index."""
     name = dataset.describe(index) if hasattr(dataset, "describe") else None
     return f"sample {index}" + (f" ({name})" if name else "")
+
+
+def dataset_captions(dataset: Any) -> Iterator[str]:
+    """Every caption of ``dataset``: its ``iter_captions()`` when it has one (no image
+    decoding), else the ``captions`` of each readable sample."""
+    if hasattr(dataset, "iter_captions"):
+        yield from dataset.iter_captions()
+        return
+    for i in range(len(dataset)):
+        try:
+            yield from dataset[i].get("captions") or []
+        except READ_ERRORS:
+            continue
 
 
 def check_sample(sample: Mapping[str, Any]) -> None:

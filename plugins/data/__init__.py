@@ -1,9 +1,9 @@
 """Built-in data components (registered through the `framework.plugins` entry point)."""
 
 from framework import hookimpl
-from plugins.data import synthetic
+from plugins.data import coco, files, mixture, shards, synthetic
 
-MODULES: list = [synthetic]
+MODULES: list = [synthetic, files, coco, shards, mixture]
 
 
 @hookimpl

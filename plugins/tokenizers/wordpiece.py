@@ -12,25 +12,16 @@ loop also saves it with the run (``save_pretrained``).
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable
 
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
 from transformers import PreTrainedTokenizerFast
 
 from framework import ComponentSpec
+from framework.data.samples import dataset_captions
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 """In id order: ``[PAD]`` is 0, as BERT's embedding padding index expects."""
-
-
-def dataset_captions(dataset: Any) -> Iterator[str]:
-    """Every caption of ``dataset``: its ``iter_captions()`` when it has one (no image
-    decoding), else the ``captions`` of each sample."""
-    if hasattr(dataset, "iter_captions"):
-        yield from dataset.iter_captions()
-        return
-    for i in range(len(dataset)):
-        yield from dataset[i].get("captions") or []
 
 
 def learn_vocabulary(words: Counter, *, vocab_size: int, min_frequency: int) -> list[str]:
