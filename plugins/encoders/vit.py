@@ -127,9 +127,8 @@ class ViTEncoder(nn.Module):
                 f"image mask has shape {tuple(mask.mask.shape)} but the encoder has {tuple(x.shape[:2])} patches"
             )
         if self.mode == "input":
-            x = torch.where(
-                mask.mask.unsqueeze(-1), self.mask_token.to(x.dtype), x
-            )  # [B,N,D], masked replaced
+            # [B,N,D]: masked patch embeddings replaced by the mask token, before positions
+            x = torch.where(mask.mask.unsqueeze(-1), self.mask_token.to(x.dtype), x)
             return ImageEncoding(self._blocks(self.vit._pos_embed(x)), "full", mask, self.grid)
         if mask.ids_keep is None:
             raise ValueError(
