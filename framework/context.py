@@ -7,12 +7,14 @@ The teacher encodes a view under ``no_grad`` the same way.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, Callable, Mapping, Optional
 
 import torch
+import torch.distributed as dist
 from torch import nn
 
+from framework.distributed import gather_rows, local_rows
 from framework.types import Batch, FusedEncoding, ImageEncoding, MaskingOutput, TextEncoding, TextMaskingOutput
 
 
@@ -56,20 +58,48 @@ class EncodedView:
         return self._fused
 
 
-def mask_view(spec: ViewSpec, batch: Batch, generator: torch.Generator, patch_size: int, grid: tuple[int, int]) -> tuple[Optional[MaskingOutput], Optional[TextMaskingOutput]]:
-    """Draw the image and text masks of one view for ``batch``."""
+MASK_INPUTS = ("input_ids", "attention_mask", "special_tokens_mask", "boxes", "box_mask")
+
+
+def _global_mask_inputs(batch: Batch) -> Batch:
+    """The fields maskers read, gathered from every rank (the local batch on one rank).
+
+    Masks are drawn for the whole global batch on every rank and each rank keeps its own
+    rows, so a sample's mask depends on its place in the global batch and the seed, not
+    on how many processes share the batch: N ranks train exactly like one.
+    """
+    if not dist.is_initialized() or dist.get_world_size() == 1:
+        return batch
+    out = {key: gather_rows(batch[key]) for key in MASK_INPUTS if key in batch}
+    out["image"] = batch["image"]
+    return out
+
+
+def _rows(record: Any, rows: slice) -> Any:
+    """A masking record with every tensor field cut to ``rows``."""
+    values = {f.name: getattr(record, f.name) for f in fields(record)}
+    return replace(record, **{k: v[rows] for k, v in values.items() if torch.is_tensor(v)})
+
+
+def mask_view(spec: ViewSpec, batch: Batch, generator: torch.Generator, patch_size: int, grid: tuple[int, int],
+              full: Optional[Batch] = None) -> tuple[Optional[MaskingOutput], Optional[TextMaskingOutput]]:
+    """Draw the image and text masks of one view for this rank's part of the global batch
+    (``full``: the gathered mask inputs, when the caller already has them)."""
+    if spec.image is None and spec.text is None:
+        return None, None
+    full = _global_mask_inputs(batch) if full is None else full
+    rows = local_rows(batch["input_ids"].shape[0]) if full is not batch else slice(None)
     image_mask = text_mask = None
     if spec.image is not None:
-        image = batch["image"]
-        image_mask = spec.image(
-            batch_size=image.shape[0], grid=grid, patch_size=patch_size, generator=generator,
-            device=image.device, boxes=batch.get("boxes"), box_mask=batch.get("box_mask"),
-        )
+        image_mask = _rows(spec.image(
+            batch_size=full["input_ids"].shape[0], grid=grid, patch_size=patch_size, generator=generator,
+            device=batch["image"].device, boxes=full.get("boxes"), box_mask=full.get("box_mask"),
+        ), rows)
     if spec.text is not None:
-        text_mask = spec.text(
-            input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-            special_tokens_mask=batch["special_tokens_mask"], generator=generator,
-        )
+        text_mask = _rows(spec.text(
+            input_ids=full["input_ids"], attention_mask=full["attention_mask"],
+            special_tokens_mask=full["special_tokens_mask"], generator=generator,
+        ), rows)
     return image_mask, text_mask
 
 
@@ -102,6 +132,7 @@ class StepContext:
         self.teacher = teacher
         self.shared: dict[str, Any] = {}
         self._masks: dict[str, tuple[Optional[MaskingOutput], Optional[TextMaskingOutput]]] = {}
+        self._mask_inputs: Optional[Batch] = None
         self._encoded: dict[tuple[str, str], EncodedView] = {}
         self._decoded: dict[tuple[str, str], Any] = {}
 
@@ -115,7 +146,11 @@ class StepContext:
             if self.student.image_encoder is None:
                 raise RuntimeError(f"view '{name}' is read by an objective but the recipe has no model.image_encoder")
             encoder = self.student.image_encoder
-            self._masks[name] = mask_view(self.views[name], self.batch, self.generator, encoder.patch_size, encoder.grid)
+            spec = self.views[name]
+            if self._mask_inputs is None and (spec.image is not None or spec.text is not None):
+                self._mask_inputs = _global_mask_inputs(self.batch)  # one gather per step, shared by views
+            self._masks[name] = mask_view(spec, self.batch, self.generator, encoder.patch_size, encoder.grid,
+                                          self._mask_inputs)
         return self._masks[name]
 
     def view(self, name: str) -> EncodedView:

@@ -51,3 +51,27 @@ def is_main_process() -> bool:
 def barrier() -> None:
     if dist.is_initialized() and dist.get_world_size() > 1:
         dist.barrier()
+
+
+def gather_rows(tensor: torch.Tensor) -> torch.Tensor:
+    """Concatenate ``tensor`` [B,...] from every rank in rank order (no gradient).
+
+    Tensors whose dim 1 differs between ranks (e.g. boxes per image) are zero-padded to
+    the largest size first.
+    """
+    world = dist.get_world_size()
+    if tensor.ndim > 1:
+        size = torch.tensor([tensor.shape[1]], device=tensor.device)
+        dist.all_reduce(size, op=dist.ReduceOp.MAX)
+        pad = int(size) - tensor.shape[1]
+        if pad:
+            tensor = torch.cat([tensor, tensor.new_zeros(tensor.shape[0], pad, *tensor.shape[2:])], dim=1)
+    parts = [torch.empty_like(tensor) for _ in range(world)]
+    dist.all_gather(parts, tensor.contiguous())
+    return torch.cat(parts)
+
+
+def local_rows(batch_size: int) -> slice:
+    """This rank's rows of a batch gathered with :func:`gather_rows`."""
+    rank = dist.get_rank() if dist.is_initialized() else 0
+    return slice(rank * batch_size, (rank + 1) * batch_size)

@@ -34,10 +34,11 @@ class RunDirectoryError(Exception):
     """The output directory holds another run, or nothing to resume."""
 
 
-def mask_generator(seed: int, step: int, micro: int, rank: int) -> torch.Generator:
-    """Masks of (step, micro-batch, rank) come from their own seed, so resuming needs no
-    generator state and a run is reproducible whatever happened before."""
-    return torch.Generator().manual_seed(hash((seed, step, micro, rank)) & (2**63 - 1))
+def mask_generator(seed: int, step: int, micro: int) -> torch.Generator:
+    """Masks of (step, micro-batch) come from their own seed, so resuming needs no
+    generator state. Every rank holds the same generator: masks are drawn for the global
+    batch and each rank keeps its rows (see ``framework.context``)."""
+    return torch.Generator().manual_seed(hash((seed, step, micro)) & (2**63 - 1))
 
 
 def to_device(batch: Batch, device: torch.device) -> Batch:
@@ -115,7 +116,7 @@ class Trainer:
         sums: dict[str, torch.Tensor] = {}
         for micro in range(self.accumulation):
             batch = next(batches)
-            generator = mask_generator(self.train_cfg["seed"], self.step, micro, self.rank)
+            generator = mask_generator(self.train_cfg["seed"], self.step, micro)
             out = self.engine(batch, generator=generator, teacher=self.teacher)
             self.engine.backward(out.loss)
             self.engine.step()

@@ -1,0 +1,25 @@
+"""Shared fixtures: the installed registry, the repository's recipes, tiny training runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from framework.recipe import load_recipe
+from framework.registry import Registry, default_registry
+from framework.validation import validate_recipe
+
+REPO = Path(__file__).resolve().parent.parent
+RECIPES = REPO / "recipes"
+
+
+@pytest.fixture(scope="session")
+def registry() -> Registry:
+    return default_registry()
+
+
+def tiny_recipe(*overrides: str, path: Path = RECIPES / "tiny.json") -> dict[str, Any]:
+    """The tiny recipe (or ``path``) resolved, overridden and validated."""
+    return validate_recipe(load_recipe(path, overrides), default_registry(), source=str(path))
