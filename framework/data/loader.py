@@ -73,7 +73,8 @@ def build_train_loader(recipe: Mapping[str, Any], dataset: Dataset, tokenizer: P
         loader = _loader(stream, collator, batch_size=micro_batch, num_workers=cfg["num_workers"], sampler=None,
                          drop_last=True, generator_seed=seed * 65_537 + rank)
         return loader, position
-    sampler = ResumableDistributedSampler(len(dataset), rank, world_size, seed, shuffle=True, start=start_sample)
+    sampler = ResumableDistributedSampler(len(dataset), rank, world_size, seed, shuffle=True, start=start_sample,
+                                          block=micro_batch)
     samples = SampleLoader(dataset, transform, seed=seed)
     loader = _loader(samples, collator, batch_size=micro_batch, num_workers=cfg["num_workers"], sampler=sampler,
                      drop_last=True, generator_seed=seed * 65_537 + rank)
