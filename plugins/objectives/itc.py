@@ -1,14 +1,28 @@
-"""Image-text contrastive loss with negatives from every rank (CLIP; ALBEF's ITC).
+"""Image-text contrastive loss (CLIP; ALBEF's ITC) with optional momentum distillation.
 
-Embeddings of all ranks are gathered *with* gradient
+Plain mode: embeddings of all ranks are gathered *with* gradient
 (``torch.distributed.nn.functional.all_gather``), so the loss and gradients of N ranks
-equal those of one process holding the whole global batch. The local similarity rows are
-left in ``ctx.shared["itc"]`` for ITM's hard-negative sampling.
+equal those of one process holding the whole global batch.
+
+Momentum mode (ALBEF, Li et al. 2021 §3.3-3.4; VLMAE Eq. 3-4), on when ``distill_alpha``
+or ``queue_size`` is positive: the keys each student embedding is contrasted with are
+the momentum teacher's embeddings of the global batch (its encoders on ``teacher_view``,
+its copies of this objective's projections ``objectives.<name>.image_proj`` /
+``text_proj``), followed by a queue of teacher embeddings from earlier steps. Targets
+are ``(1 - alpha) * one_hot + alpha * softmax(teacher similarities)``. The queue is a
+ring buffer of this objective, filled with every rank's teacher embeddings, so it is
+identical on all ranks and saved with the model. Empty queue slots are masked out
+(ALBEF starts from random vectors instead).
+
+The local similarity rows (student image vs all keys) are left in ``ctx.shared["itc"]``
+for ITM's hard-negative sampling; the positives of this rank's samples are the columns
+``rank * B ... rank * B + B - 1``.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Optional
 
 import torch
 import torch.distributed as dist
@@ -30,43 +44,141 @@ def gather_with_grad(x: torch.Tensor) -> torch.Tensor:
     return torch.cat(all_gather(x), dim=0)
 
 
+def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """Mean over rows of ``-sum(targets * log_softmax(logits))``, ignoring columns where
+    ``valid`` [K] is False (their logits must be -inf and their targets 0)."""
+    log_probs = F.log_softmax(logits, dim=-1).masked_fill(~valid, 0.0)  # [B,K]
+    return -(targets * log_probs).sum(dim=-1).mean()
+
+
+class FeatureQueue(nn.Module):
+    """A ring buffer of ``size`` paired image/text embeddings (ALBEF/MoCo queue).
+
+    ``push`` writes rows at the pointer and advances it; ``valid`` says which slots hold
+    data. Everything stays on the device (no host sync) and lives in buffers, so the
+    queue is checkpointed with the model.
+    """
+
+    def __init__(self, size: int, dim: int) -> None:
+        super().__init__()
+        self.size = size
+        self.register_buffer("image", torch.zeros(size, dim))
+        self.register_buffer("text", torch.zeros(size, dim))
+        self.register_buffer("ptr", torch.zeros(1, dtype=torch.long))  # 1-D: DeepSpeed broadcasts buffers
+        self.register_buffer("filled", torch.zeros(1, dtype=torch.long))
+
+    def valid(self) -> torch.Tensor:
+        """[size] bool: slots written at least once."""
+        return torch.arange(self.size, device=self.filled.device) < self.filled
+
+    @torch.no_grad()
+    def push(self, image: torch.Tensor, text: torch.Tensor) -> None:
+        """Enqueue rows ``image`` / ``text`` [G,E]; with G > size only the last ``size`` stay."""
+        image, text = image[-self.size:], text[-self.size:]
+        g = image.shape[0]
+        slots = (self.ptr + torch.arange(g, device=self.ptr.device)) % self.size  # [G]
+        self.image.index_copy_(0, slots, image.to(self.image.dtype))
+        self.text.index_copy_(0, slots, text.to(self.text.dtype))
+        self.ptr.copy_((self.ptr + g) % self.size)
+        self.filled.clamp_(max=self.size - g).add_(g)
+
+
 class ImageTextContrastive(Objective):
     """Symmetric InfoNCE between projected, normalised image and text [CLS] features."""
 
     def __init__(self, *, name: str, weight: float, view: str, embed_dim: int, temperature: float,
-                 learnable_temperature: bool, context: BuildContext) -> None:
+                 learnable_temperature: bool, distill_alpha: float, queue_size: int, teacher_view: Optional[str],
+                 context: BuildContext) -> None:
         super().__init__(name=name, weight=weight)
         self.view = view
         self.image_proj = nn.Linear(context["image_width"], embed_dim)
         self.text_proj = nn.Linear(context["text_width"], embed_dim)
         log_scale = torch.tensor([math.log(1 / temperature)])  # 1-D: DeepSpeed cannot broadcast 0-D params
         self.logit_scale = nn.Parameter(log_scale, requires_grad=learnable_temperature)
+        self.alpha = distill_alpha
+        self.momentum = distill_alpha > 0 or queue_size > 0
+        self.requires_teacher = self.momentum
+        if teacher_view is not None and not self.momentum:
+            raise ValueError(f"objective '{name}': teacher_view is set but neither distill_alpha nor queue_size is "
+                             "positive, so no teacher is read; drop teacher_view or enable distillation")
+        self.teacher_view = (teacher_view or view) if self.momentum else None
+        self.queue = FeatureQueue(queue_size, embed_dim) if queue_size > 0 else None
 
     def embed(self, ctx: StepContext) -> tuple[torch.Tensor, torch.Tensor]:
-        """Normalised image and text embeddings [B,E] of this objective's view."""
+        """Normalised student image and text embeddings [B,E] of this objective's view."""
         encoded = ctx.view(self.view)
         image = F.normalize(self.image_proj(encoded.image.cls).float(), dim=-1)
         text = F.normalize(self.text_proj(encoded.text.cls).float(), dim=-1)
         return image, text
 
+    @torch.no_grad()
+    def teacher_embed(self, ctx: StepContext) -> tuple[torch.Tensor, torch.Tensor]:
+        """Normalised teacher image and text embeddings [B,E] of ``teacher_view``."""
+        encoded = ctx.teacher_view(self.teacher_view)
+        image_proj = ctx.teacher_module(f"objectives.{self.objective_name}.image_proj")
+        text_proj = ctx.teacher_module(f"objectives.{self.objective_name}.text_proj")
+        image = F.normalize(image_proj(encoded.image.cls).float(), dim=-1)
+        text = F.normalize(text_proj(encoded.text.cls).float(), dim=-1)
+        return image, text
+
     def forward(self, ctx: StepContext) -> LossOutput:
         image, text = self.embed(ctx)  # [B,E] each
-        all_image, all_text = gather_with_grad(image), gather_with_grad(text)  # [G,E]
+        b = image.shape[0]
         scale = self.logit_scale.clamp(max=math.log(100)).exp()[0]  # CLIP clamps at 100
-        logits_i2t = scale * image @ all_text.t()  # [B,G]
-        logits_t2i = scale * text @ all_image.t()  # [B,G]
         rank = dist.get_rank() if dist.is_initialized() else 0
-        labels = torch.arange(image.shape[0], device=image.device) + rank * image.shape[0]
-        loss = (F.cross_entropy(logits_i2t, labels) + F.cross_entropy(logits_t2i, labels)) / 2
+        labels = torch.arange(b, device=image.device) + rank * b  # [B] columns of the positives
+        if self.momentum:
+            logits_i2t, logits_t2i, loss = self._momentum_loss(ctx, image, text, scale, labels)
+        else:
+            all_image, all_text = gather_with_grad(image), gather_with_grad(text)  # [G,E]
+            logits_i2t = scale * image @ all_text.t()  # [B,G]
+            logits_t2i = scale * text @ all_image.t()  # [B,G]
+            loss = (F.cross_entropy(logits_i2t, labels) + F.cross_entropy(logits_t2i, labels)) / 2
         ctx.shared["itc"] = {"logits_i2t": logits_i2t.detach(), "logits_t2i": logits_t2i.detach(),
                              "image": image, "text": text}
         accuracy = (logits_i2t.argmax(-1) == labels).float().mean()
         return LossOutput(loss, {"accuracy": accuracy.detach(), "temperature": (1 / scale).detach()})
 
+    def _momentum_loss(self, ctx: StepContext, image: torch.Tensor, text: torch.Tensor, scale: torch.Tensor,
+                       labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Student-vs-teacher-key logits [B,G+Q] both ways and the distilled loss."""
+        t_image, t_text = self.teacher_embed(ctx)  # [B,E]
+        with torch.no_grad():
+            keys_image, keys_text = gather_with_grad(t_image), gather_with_grad(t_text)  # [G,E], no grad
+        g = keys_image.shape[0]
+        valid = torch.ones(g, dtype=torch.bool, device=image.device)  # [G]
+        if self.queue is not None:
+            keys_image = torch.cat([keys_image, self.queue.image.float()])  # [G+Q,E]
+            keys_text = torch.cat([keys_text, self.queue.text.float()])
+            valid = torch.cat([valid, self.queue.valid()])  # [G+Q]
+        hard = F.one_hot(labels, keys_image.shape[0]).float()  # [B,G+Q]
+        with torch.no_grad():
+            scale_t = scale.detach()
+            targets_i2t = self._targets(scale_t * t_image @ keys_text.t(), hard, valid)
+            targets_t2i = self._targets(scale_t * t_text @ keys_image.t(), hard, valid)
+        logits_i2t = (scale * image @ keys_text.t()).masked_fill(~valid, float("-inf"))  # [B,G+Q]
+        logits_t2i = (scale * text @ keys_image.t()).masked_fill(~valid, float("-inf"))
+        loss = (soft_cross_entropy(logits_i2t, targets_i2t, valid) + soft_cross_entropy(logits_t2i, targets_t2i, valid)) / 2
+        if self.queue is not None:
+            self.queue.push(keys_image[:g], keys_text[:g])
+        return logits_i2t, logits_t2i, loss
+
+    def _targets(self, teacher_logits: torch.Tensor, hard: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        """ALBEF's pseudo-targets: ``alpha * softmax(teacher) + (1 - alpha) * one_hot``."""
+        soft = F.softmax(teacher_logits.masked_fill(~valid, float("-inf")), dim=-1)
+        return self.alpha * soft + (1 - self.alpha) * hard
+
 
 COMPONENTS = [ComponentSpec("objective", "itc", ImageTextContrastive, objective_schema({
-    "view": {"type": "string", "x-framework-ref": "views", "description": "Usually the unmasked view."},
+    "view": {"type": "string", "x-framework-ref": "views", "description": "View the student encodes (usually unmasked; VLMAE: masked image)."},
     "embed_dim": {"type": "integer", "minimum": 1, "default": 256, "description": "Shared embedding width."},
     "temperature": {"type": "number", "exclusiveMinimum": 0, "maximum": 1, "default": 0.07, "description": "Initial softmax temperature."},
     "learnable_temperature": {"type": "boolean", "default": True, "description": "Learn the temperature (clamped at 0.01)."},
-}, required=("view",)), "Image-text contrastive loss with global negatives across ranks.")]
+    "distill_alpha": {"type": "number", "minimum": 0, "maximum": 1, "default": 0.0,
+                      "description": "Weight of the momentum teacher's soft targets (ALBEF: 0.4); 0 = plain ITC. "
+                                     "Needs model.teacher with copies of objectives.<name>.image_proj and text_proj."},
+    "queue_size": {"type": "integer", "minimum": 0, "default": 0,
+                   "description": "Teacher embeddings kept from earlier steps as extra keys (ALBEF: 65536); 0 = no queue."},
+    "teacher_view": {"type": ["string", "null"], "x-framework-ref": "views", "default": None,
+                     "description": "View the teacher encodes in momentum mode (VLMAE: the unmasked one); null = `view`."},
+}, required=("view",)), "Image-text contrastive loss with global negatives, optional momentum distillation and queue.")]
