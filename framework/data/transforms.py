@@ -15,7 +15,8 @@ geometric change of the image. The ``data.augment`` object (validated by
   torchvision's RandAugment cannot move boxes, so for samples with boxes only its
   photometric operations are used.
 
-Evaluation resizes to a square and normalises. Each sample's randomness comes from the
+Evaluation resizes to a square and normalises. Geometry and RandAugment run on the PIL
+image (faster than on tensors); only the result is converted. Each sample's randomness comes from the
 torch generator state the caller sets (see ``framework.data.samples``).
 """
 
@@ -114,7 +115,7 @@ class SampleTransform:
                                           interpolation=InterpolationMode.BICUBIC, antialias=True)
         else:
             resize = v2.Resize((image_size, image_size), interpolation=InterpolationMode.BICUBIC, antialias=True)
-        self.geometry = v2.Compose([v2.ToImage(), resize, v2.ClampBoundingBoxes(),
+        self.geometry = v2.Compose([resize, v2.ClampBoundingBoxes(),
                                     v2.SanitizeBoundingBoxes(min_size=1, labels_getter=None)])
         self.hflip = aug.get("hflip")
         ra = aug.get("randaugment")
@@ -123,7 +124,7 @@ class SampleTransform:
             self.randaugment = ColourPreservingRandAugment(ops=ALBEF_OPS, **ra)
             photometric = tuple(op for op in ALBEF_OPS if op not in GEOMETRIC_OPS)
             self.randaugment_boxed = ColourPreservingRandAugment(ops=photometric, **ra)
-        self.finish = v2.Compose([v2.ToDtype(torch.float32, scale=True), v2.Normalize(mean=list(mean), std=list(std))])
+        self.finish = v2.Compose([v2.ToImage(), v2.ToDtype(torch.float32, scale=True), v2.Normalize(mean=list(mean), std=list(std))])
 
     def __call__(self, sample: Mapping[str, Any]) -> dict[str, Any]:
         out = dict(sample)
