@@ -1,9 +1,9 @@
 """Built-in objectives (registered through the `framework.plugins` entry point)."""
 
 from framework import hookimpl
-from plugins.objectives import feature_regression, itc, itm, mim, mlm
+from plugins.objectives import feature_regression, itc, itm, mim, mlm, mrm
 
-MODULES: list = [itc, itm, mim, mlm, feature_regression]
+MODULES: list = [itc, itm, mim, mlm, feature_regression, mrm]
 
 
 @hookimpl
