@@ -1,0 +1,12 @@
+"""Built-in evaluators (registered through the `framework.plugins` entry point)."""
+
+from framework import hookimpl
+from plugins.evaluators import linear_probe, reconstruction, retrieval, zero_shot
+
+MODULES: list = [retrieval, zero_shot, linear_probe, reconstruction]
+
+
+@hookimpl
+def framework_components():
+    for module in MODULES:
+        yield from module.COMPONENTS
