@@ -1,9 +1,9 @@
 """Built-in decoder and head components (registered through the `framework.plugins` entry point)."""
 
 from framework import hookimpl
-from plugins.decoders import heads, transformer
+from plugins.decoders import cross_attention, heads, transformer
 
-MODULES: list = [heads, transformer]
+MODULES: list = [cross_attention, heads, transformer]
 
 
 @hookimpl

@@ -26,6 +26,9 @@ def sample_negatives(logits: torch.Tensor, generator: torch.Generator, hard: boo
     """For each row of ``logits`` [B,B] an index != the row's own, ∝ softmax(row) if ``hard``
     else uniform; returns [B] long."""
     b = logits.shape[0]
+    if b < 2:
+        raise ValueError(f"ITM draws each negative from the other samples of the micro-batch but it holds {b}; "
+                         "set train.micro_batch to 2 or more")
     scores = logits.float() if hard else torch.zeros_like(logits, dtype=torch.float)
     scores = scores.masked_fill(torch.eye(b, dtype=torch.bool, device=logits.device), float("-inf"))
     uniform = torch.rand(b, b, generator=generator, device=generator.device).to(logits.device)
