@@ -19,7 +19,7 @@ from tqdm import tqdm
 from framework import data as data_lib
 from framework.assemble import assemble
 from framework.checkpoint import latest_checkpoint, load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from framework.distributed import device_for_rank, init_distributed, is_main_process
+from framework.distributed import barrier, device_for_rank, init_distributed, is_main_process
 from framework.engine import build_engine
 from framework.metrics import MetricsWriter
 from framework.provenance import provenance
@@ -28,6 +28,7 @@ from framework.types import Batch
 
 RECIPE_FILE = "recipe.json"
 PROVENANCE_FILE = "provenance.json"
+TOKENIZER_DIR = "tokenizer"
 
 
 class RunDirectoryError(Exception):
@@ -59,17 +60,23 @@ class Trainer:
         torch.manual_seed(self.train_cfg["seed"])  # identical initial weights on every rank
         self.dataset = data_lib.build_dataset(recipe, registry, split="train")
         self.tokenizer = data_lib.build_tokenizer(recipe, registry, self.dataset)
+        if is_main_process():
+            self.tokenizer.save_pretrained(str(self.run_dir / TOKENIZER_DIR))
         model, self.teacher = assemble(recipe, registry, self.tokenizer)
         self.engine = build_engine(recipe, model, self.world_size)
         if self.teacher is not None:
             self.teacher.to(self.device)
         self.step = 0
         self.start_sample = 0
+        self.health_state: Optional[dict[str, Any]] = None
         if resume:
             self._resume()
         self.loader, self.sampler = data_lib.build_train_loader(
             recipe, self.dataset, self.tokenizer, rank=self.rank, world_size=self.world_size,
             micro_batch=self.train_cfg["micro_batch"], seed=self.train_cfg["seed"], start_sample=self.start_sample)
+        self.health = data_lib.DataHealth(recipe["data"]["max_bad_fraction"], min_seen=min(256, len(self.dataset)))
+        if self.health_state is not None:
+            self.health.load_state_dict(self.health_state)
         self.metrics = MetricsWriter(self.run_dir, enabled=is_main_process(),
                                      tensorboard=self.train_cfg["tensorboard"])
 
@@ -82,6 +89,7 @@ class Trainer:
                                     "--overwrite to replace it, or --output to choose another directory")
         if resume and not recipe_path.exists():
             raise RunDirectoryError(f"{self.run_dir} holds no run to resume (no {RECIPE_FILE}); drop --resume")
+        barrier()  # every rank has checked before the main process writes
         if is_main_process():
             self.run_dir.mkdir(parents=True, exist_ok=True)
             recipe_path.write_text(json.dumps(self.recipe, indent=2) + "\n")
@@ -95,6 +103,7 @@ class Trainer:
         state = load_checkpoint(self.engine, path)
         self.step = state["step"]
         self.start_sample = state["samples_seen"]
+        self.health_state = state["data_health"]
         if self.teacher is not None:
             self.teacher.load_state_dict(state["teacher"])
         set_rng_state(state["rng"])  # rank 0's: masks do not depend on it (see mask_generator)
@@ -108,7 +117,7 @@ class Trainer:
         return self.train_cfg["global_batch"] // (self.train_cfg["micro_batch"] * self.world_size)
 
     def _batches(self) -> Iterator[Batch]:
-        for batch in data_lib.iterate_forever(self.loader, self.sampler):
+        for batch in data_lib.iterate_forever(self.loader, self.sampler, self.health):
             yield to_device(batch, self.device)
 
     def train_step(self, batches: Iterator[Batch]) -> dict[str, torch.Tensor]:
@@ -126,15 +135,17 @@ class Trainer:
             self.teacher.update(self.engine.module, self.step)
         return sums
 
-    def run(self) -> dict[str, float]:
-        """Train to ``train.steps``; returns the last logged metrics."""
+    def run(self, until: Optional[int] = None) -> dict[str, float]:
+        """Train to ``train.steps`` (or stop early after step ``until``, checkpointing
+        there); returns the last logged metrics."""
         total = self.train_cfg["steps"]
+        stop = min(total, until) if until is not None else total
         batches = self._batches()
         bar = tqdm(total=total, initial=self.step, disable=not (self.progress and is_main_process()),
                    dynamic_ncols=True, unit="step")
         last: dict[str, float] = {}
         window_start, window_steps = time.perf_counter(), 0
-        while self.step < total:
+        while self.step < stop:
             sums = self.train_step(batches)
             self.step += 1
             window_steps += 1
@@ -145,11 +156,13 @@ class Trainer:
                 window_start, window_steps = time.perf_counter(), 0
             self.registry.hook().framework_on_step_end(step=self.step, metrics=last, run_dir=str(self.run_dir))
             every = self.train_cfg["checkpoint_every"]
-            if (every and self.step % every == 0) or self.step == total:
+            if (every and self.step % every == 0) or self.step == stop:
                 self.save()
             bar.update(1)
         bar.close()
         self.metrics.close()
+        if is_main_process() and self.health.bad:
+            print(f"data: {self.health.summary()}")
         return last
 
     def _log(self, sums: dict[str, torch.Tensor], samples_per_s: float) -> dict[str, float]:
@@ -160,7 +173,7 @@ class Trainer:
             values /= self.world_size
         record = {"step": self.step, **dict(zip(names, values.tolist())),
                   "lr": self.engine.get_lr()[0], "samples_per_s": samples_per_s,
-                  "samples_seen": self.step * self.train_cfg["global_batch"]}
+                  "samples_seen": self.step * self.train_cfg["global_batch"], "bad_samples": self.health.bad}
         self.metrics.write(record)
         return record
 
@@ -169,6 +182,7 @@ class Trainer:
             "step": self.step,
             "samples_seen": self.step * self.train_cfg["global_batch"],
             "teacher": self.teacher.state_dict() if self.teacher is not None else None,
+            "data_health": self.health.state_dict(),
             "rng": rng_state(),
         }
         metadata = {RECIPE_FILE: self.recipe, PROVENANCE_FILE: provenance(self.recipe, self.registry, self.world_size)}

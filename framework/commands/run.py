@@ -16,6 +16,7 @@ def default_output(recipe_path: str) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
+    from framework.data import BadDataError
     from framework.train import RunDirectoryError, Trainer
 
     try:
@@ -24,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
         trainer = Trainer(recipe, output, registry, resume=args.resume, overwrite=args.overwrite,
                           progress=not args.quiet)
         last = trainer.run()
-    except (*USER_ERRORS, RunDirectoryError, CheckpointError, ValueError) as exc:
+    except (*USER_ERRORS, RunDirectoryError, CheckpointError, BadDataError, ValueError) as exc:
         return fail(exc)
     if is_main_process():
         print(json.dumps(last))
