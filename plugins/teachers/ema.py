@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import copy
-from typing import Iterator
+import math
+from typing import Iterator, Optional
 
 import torch
 from torch import nn
@@ -36,14 +37,25 @@ def gathered(params: list[nn.Parameter]) -> Iterator[None]:
         yield
 
 
+def momentum_at(step: int, *, start: float, final: Optional[float], ramp_steps: int) -> float:
+    """EMA momentum after optimiser step ``step`` (0-based): ``start`` throughout when
+    ``final`` is None, else BYOL's cosine ramp (Grill et al. 2020 §3.2)
+    ``final - (final - start) * (1 + cos(pi * k / K)) / 2`` with ``k = min(step, K)``."""
+    if final is None:
+        return start
+    progress = min(step, ramp_steps) / max(ramp_steps, 1)
+    return final - (final - start) * (1 + math.cos(math.pi * progress)) / 2
+
+
 class EmaTeacher(nn.Module):
     """Copies of the student modules at ``modules`` (paths such as ``image_encoder`` or
     ``objectives.itc.image_proj``), updated as ``t <- m * t + (1 - m) * s``."""
 
-    def __init__(self, *, momentum: float, modules: list[str], context: BuildContext) -> None:
+    def __init__(self, *, momentum: float, final_momentum: Optional[float], ramp_steps: int, modules: list[str],
+                 context: BuildContext) -> None:
         super().__init__()
         student: nn.Module = context["student"]
-        self.momentum = momentum
+        self.momentum, self.final_momentum, self.ramp_steps = momentum, final_momentum, ramp_steps
         self.paths = list(modules)
         copies = {}
         for path in self.paths:
@@ -71,12 +83,13 @@ class EmaTeacher(nn.Module):
     @torch.no_grad()
     def update(self, student: nn.Module, step: int) -> None:
         """Move every copy towards the student's current parameters; copy buffers."""
+        momentum = momentum_at(step, start=self.momentum, final=self.final_momentum, ramp_steps=self.ramp_steps)
         for path in self.paths:
             source, target = student.get_submodule(path), self.copies[_key(path)]
             params = list(source.parameters())
             with gathered(params):
                 for t, s in zip(target.parameters(), params):
-                    t.lerp_(s.detach().to(t.dtype), 1 - self.momentum)
+                    t.lerp_(s.detach().to(t.dtype), 1 - momentum)
             for t, s in zip(target.buffers(), source.buffers()):
                 t.copy_(s)
 
@@ -84,7 +97,12 @@ class EmaTeacher(nn.Module):
 COMPONENTS = [ComponentSpec("teacher", "ema", EmaTeacher, {
     "type": "object", "additionalProperties": False,
     "properties": {
-        "momentum": {"type": "number", "minimum": 0, "maximum": 1, "default": 0.995, "description": "EMA momentum m."},
+        "momentum": {"type": "number", "minimum": 0, "maximum": 1, "default": 0.995,
+                     "description": "EMA momentum m (ALBEF/VLMAE: 0.995); the start of the ramp when final_momentum is set."},
+        "final_momentum": {"type": ["number", "null"], "minimum": 0, "maximum": 1, "default": None,
+                           "description": "Momentum reached by a cosine ramp over ramp_steps (BYOL: 1.0); null = constant."},
+        "ramp_steps": {"type": "integer", "minimum": 1, "default": 1000,
+                       "description": "Optimiser steps of the cosine ramp from momentum to final_momentum."},
         "modules": {"type": "array", "items": {"type": "string"}, "minItems": 1,
                     "default": ["image_encoder", "text_encoder", "fusion"],
                     "description": "Student module paths to copy (e.g. objectives.itc.image_proj)."},
