@@ -31,44 +31,14 @@ from torchvision import tv_tensors
 from torchvision.transforms import InterpolationMode, v2
 
 from framework.registry import fill_defaults
+from framework.validation import core_schema
 
 ALBEF_OPS = ("Identity", "AutoContrast", "Equalize", "Brightness", "Sharpness",
              "ShearX", "ShearY", "TranslateX", "TranslateY", "Rotate")
 GEOMETRIC_OPS = ("ShearX", "ShearY", "TranslateX", "TranslateY", "Rotate")
 
-_RANGE = {"type": "array", "items": {"type": "number", "exclusiveMinimum": 0}, "minItems": 2, "maxItems": 2}
-AUGMENT_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "additionalProperties": False,
-    "properties": {
-        "random_resized_crop": {
-            "type": "object", "additionalProperties": False,
-            "description": "Random crop of a random area and aspect ratio, resized to image_size.",
-            "properties": {
-                "scale": {**_RANGE, "default": [0.5, 1.0], "description": "Range of the crop's area fraction."},
-                "ratio": {**_RANGE, "default": [0.75, 1.3333333333], "description": "Range of the crop's aspect ratio."},
-            },
-        },
-        "hflip": {
-            "type": "object", "additionalProperties": False,
-            "description": "Horizontal flip.",
-            "properties": {
-                "p": {"type": "number", "minimum": 0, "maximum": 1, "default": 0.5, "description": "Flip probability."},
-                "swap_left_right": {"type": "boolean", "default": True,
-                                    "description": "Swap 'left' and 'right' in the captions of flipped samples."},
-            },
-        },
-        "randaugment": {
-            "type": "object", "additionalProperties": False,
-            "description": "RandAugment over ALBEF's colour-preserving operations.",
-            "properties": {
-                "num_ops": {"type": "integer", "minimum": 1, "default": 2, "description": "Operations per image."},
-                "magnitude": {"type": "integer", "minimum": 0, "maximum": 30, "default": 7,
-                              "description": "Strength, 0-30 (ALBEF: 7)."},
-            },
-        },
-    },
-}
+AUGMENT_SCHEMA: dict[str, Any] = core_schema()["properties"]["data"]["properties"]["augment"]
+"""The ``data.augment`` schema; it lives in ``schemas/recipe.schema.json`` with the rest of the recipe."""
 
 
 class ColourPreservingRandAugment(v2.RandAugment):
