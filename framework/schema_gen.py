@@ -1,13 +1,25 @@
 """The combined recipe schema: the core schema with every component slot expanded into
-the params schemas of all registered components of its kind, for editor completion."""
+the params schemas of the registered components of its kind, for editor completion.
+
+The committed ``schemas/framework.schema.json`` holds only this project's own components
+(:data:`PROJECT_DISTRIBUTION`), so installing a plugin package does not make it stale;
+``framework schema --out FILE`` writes one with every installed plugin for local use."""
 
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import Any, Collection, Optional
 
 from framework.registry import COMPONENT_KEYWORD, KINDS, Registry
 from framework.validation import core_schema
+
+PROJECT_DISTRIBUTION = "framework"
+"""The distribution whose components the committed combined schema describes."""
+
+
+def distribution_name(provider: str) -> str:
+    """``"framework-hog"`` from a provider string such as ``"framework-hog==0.1.0"``."""
+    return provider.split("==")[0]
 
 
 def _expand(node: Any, kinds_used: set[str]) -> Any:
@@ -24,8 +36,10 @@ def _expand(node: Any, kinds_used: set[str]) -> Any:
     return node
 
 
-def _kind_def(registry: Registry, kind: str, kinds_used: set[str]) -> dict[str, Any]:
-    specs = registry.specs(kind)
+def _kind_def(registry: Registry, kind: str, kinds_used: set[str],
+              distributions: Optional[Collection[str]]) -> dict[str, Any]:
+    specs = [spec for spec in registry.specs(kind)
+             if distributions is None or distribution_name(spec.provider) in distributions]
     branches = []
     for spec in specs:
         params = _expand(copy.deepcopy(dict(spec.schema)), kinds_used)
@@ -42,14 +56,15 @@ def _kind_def(registry: Registry, kind: str, kinds_used: set[str]) -> dict[str, 
     }
 
 
-def combined_schema(registry: Registry) -> dict[str, Any]:
-    """The core schema with ``$defs`` for every component kind reachable from it."""
+def combined_schema(registry: Registry, distributions: Optional[Collection[str]] = None) -> dict[str, Any]:
+    """The core schema with ``$defs`` for every component kind reachable from it, listing the
+    components of ``distributions`` (names such as ``"framework"``; ``None``: every one)."""
     kinds_used: set[str] = set()
     schema = _expand(copy.deepcopy(core_schema()), kinds_used)
     defs: dict[str, Any] = {}
     while kinds_used - set(defs):
         for kind in sorted(kinds_used - set(defs)):
-            defs[kind] = _kind_def(registry, kind, kinds_used)
+            defs[kind] = _kind_def(registry, kind, kinds_used, distributions)
     schema["$id"] = "https://framework.invalid/schemas/framework.schema.json"
     schema["$defs"] = dict(sorted(defs.items()))
     return schema

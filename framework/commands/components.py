@@ -1,11 +1,14 @@
-"""`framework list [KIND]`: every registered component with its provider and doc."""
+"""`framework list [KIND]`: every registered component with its provider and doc, then the
+plugins that failed to load (on stderr, so the table on stdout stays machine-readable)."""
 
 from __future__ import annotations
 
 import argparse
+import sys
+from typing import Sequence
 
 from framework.commands.common import USER_ERRORS, fail
-from framework.registry import KINDS, default_registry, did_you_mean
+from framework.registry import KINDS, LoadFailure, default_registry, did_you_mean
 
 
 def list_components(args: argparse.Namespace) -> int:
@@ -20,10 +23,22 @@ def list_components(args: argparse.Namespace) -> int:
     print(f"{'KIND':<{widths[0]}}  {'NAME':<{widths[1]}}  {'PROVIDER':<{widths[2]}}  DOC")
     for kind, name, provider, doc in rows:
         print(f"{kind:<{widths[0]}}  {name:<{widths[1]}}  {provider:<{widths[2]}}  {doc}")
+    print_failures(registry.failures)
     return 0
 
 
+def print_failures(failures: Sequence[LoadFailure]) -> None:
+    """The "broken plugins" section: each failed plugin or component, its distribution and why."""
+    if not failures:
+        return
+    print(f"\nbroken plugins ({len(failures)}; a recipe that uses what they provide fails with the reason):",
+          file=sys.stderr)
+    for failure in failures:
+        provides = ", ".join(f"{kind} '{name}'" for kind, name in failure.components) or "unknown components"
+        print(f"  {failure.distribution} (plugin '{failure.plugin}', {provides}): {failure.reason}", file=sys.stderr)
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("list", help="list registered components")
+    p = subparsers.add_parser("list", help="list registered components and plugins that failed to load")
     p.add_argument("kind", nargs="?", help=f"only this kind ({', '.join(KINDS)})")
     p.set_defaults(func=list_components)

@@ -9,7 +9,7 @@ from pathlib import Path
 from framework.commands.common import USER_ERRORS, add_recipe_argument, fail, load_validated
 from framework.recipe import diff, load_recipe
 from framework.registry import default_registry
-from framework.schema_gen import combined_schema
+from framework.schema_gen import PROJECT_DISTRIBUTION, combined_schema
 from framework.validation import SCHEMA_DIR
 
 COMBINED_SCHEMA_PATH = SCHEMA_DIR / "framework.schema.json"
@@ -25,12 +25,16 @@ def validate(args: argparse.Namespace) -> int:
 
 
 def schema(args: argparse.Namespace) -> int:
-    text = json.dumps(combined_schema(default_registry()), indent=2) + "\n"
+    """The committed schema covers this project's components only; any other output every
+    installed plugin's, unless ``--only`` names the distributions to include."""
+    committed = args.out != "-" and Path(args.out).resolve() == COMBINED_SCHEMA_PATH.resolve()
+    only = args.only or ([PROJECT_DISTRIBUTION] if committed else None)
+    text = json.dumps(combined_schema(default_registry(), only), indent=2) + "\n"
     if args.out == "-":
         print(text, end="")
     else:
         Path(args.out).write_text(text)
-        print(f"wrote {args.out}")
+        print(f"wrote {args.out} (components of {', '.join(only) if only else 'every installed plugin'})")
     return 0
 
 
@@ -49,7 +53,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_recipe_argument(p)
     p.set_defaults(func=validate)
     p = subparsers.add_parser("schema", help="write the combined recipe schema editors use")
-    p.add_argument("--out", default=str(COMBINED_SCHEMA_PATH), help="output file, or - for stdout")
+    p.add_argument("--out", default=str(COMBINED_SCHEMA_PATH),
+                   help="output file, or - for stdout (default: the committed schemas/framework.schema.json, "
+                        "which holds this project's components only; any other output holds every installed plugin's)")
+    p.add_argument("--only", action="append", metavar="DIST",
+                   help="include only components of this distribution, e.g. framework-hog; repeatable")
     p.set_defaults(func=schema)
     p = subparsers.add_parser("diff", help="differences between two resolved recipes (how ablations read)")
     p.add_argument("a")

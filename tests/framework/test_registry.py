@@ -1,4 +1,5 @@
-"""Plugin discovery through entry points, and the registry's errors."""
+"""Plugin discovery through entry points, the registry's errors, and broken plugins that
+are reported without taking down the components a recipe does not use."""
 
 from __future__ import annotations
 
@@ -9,8 +10,13 @@ from pathlib import Path
 import pytest
 
 from framework import hookimpl
+from framework.cli import build_parser
+from framework.commands import components as list_command
 from framework.hookspecs import API_VERSION
-from framework.registry import ComponentSpec, Registry, RegistryError
+from framework.recipe import load_recipe
+from framework.registry import ComponentSpec, PluginRefused, Registry, RegistryError
+from framework.validation import validate_recipe
+from tests.conftest import RECIPES
 
 SCHEMA = {"type": "object", "additionalProperties": False, "properties": {}}
 
@@ -47,6 +53,35 @@ def framework_components():
                         "Mask every n-th patch.")
 '''
 
+BAD_SCHEMA_PLUGIN = PLUGIN + '''
+    yield ComponentSpec("target", "wobbly", Every, {"type": "object", "properties": {"x": {"type": "nonsense"}}}, "d")
+'''
+
+FUTURE_PLUGIN = PLUGIN + f'''
+FRAMEWORK_API_VERSION = {API_VERSION + 1}
+'''
+
+STEP_PLUGIN = '''
+from framework import hookimpl
+from framework.cli import build_parser
+
+SEEN = []
+
+@hookimpl
+def framework_on_step_end(step, metrics, run_dir):
+    SEEN.append(step)
+
+@hookimpl
+def framework_on_stepend(step):
+    pass
+'''
+
+
+def tiny_with_masking(name: str) -> dict:
+    recipe = load_recipe(RECIPES / "tiny.json")
+    recipe["views"]["masked_image"]["image"] = {"type": name}
+    return recipe
+
 
 def test_entry_point_distribution_is_discovered_and_builds(site):
     make_distribution(site, "fake_every", PLUGIN)
@@ -55,19 +90,45 @@ def test_entry_point_distribution_is_discovered_and_builds(site):
     assert spec.provider == "fake_every==1.0"
     assert registry.build("image_masking", {"type": "every"}).stride == 2  # default from the schema
     assert "random_patches" in registry.names("image_masking")  # built-ins come the same way
+    assert registry.failures == []
 
 
-def test_duplicate_name_lists_both_providers(site):
+def test_duplicate_name_fails_only_where_used_and_lists_both_providers(site):
     make_distribution(site, "fake_a", PLUGIN)
     make_distribution(site, "fake_b", PLUGIN)
+    registry = Registry().load_entry_points()
+    [failure] = registry.failures
+    assert (failure.distribution, failure.components) == ("fake_b==1.0", (("image_masking", "every"),))
+    assert "every" not in [s.name for s in registry.specs("image_masking")]
     with pytest.raises(RegistryError, match=r"registered twice: by fake_a==1.0 and by fake_b==1.0"):
-        Registry().load_entry_points()
+        registry.get("image_masking", "every")
+    validate_recipe(load_recipe(RECIPES / "tiny.json"), registry)  # unrelated recipes are unaffected
+    with pytest.raises(RegistryError, match=r"image_masking 'every' cannot be used: .*registered twice"):
+        validate_recipe(tiny_with_masking("every"), registry)
 
 
-def test_import_failure_names_the_distribution(site):
+def test_import_failure_is_recorded_and_named_when_a_name_is_missing(site):
     make_distribution(site, "fake_broken", "import not_a_module_anywhere\n")
-    with pytest.raises(RegistryError, match=r"plugin 'fake_broken'.*fake_broken==1.0 failed to import"):
-        Registry().load_entry_points()
+    make_distribution(site, "fake_every", PLUGIN)
+    registry = Registry().load_entry_points()
+    [failure] = registry.failures
+    assert failure.plugin == "fake_broken" and failure.components == ()
+    assert "fake_broken==1.0 failed to import fake_broken: ModuleNotFoundError" in failure.reason
+    assert registry.build("image_masking", {"type": "every"}).stride == 2  # the healthy plugin still loads
+    with pytest.raises(RegistryError, match=r"no target named 'hog'.*failed to load and may provide it: "
+                                            r"plugin 'fake_broken' from fake_broken==1.0"):
+        registry.get("target", "hog")
+
+
+def test_invalid_schema_refuses_that_component_only(site):
+    make_distribution(site, "fake_wobbly", BAD_SCHEMA_PLUGIN)
+    registry = Registry().load_entry_points()
+    [failure] = registry.failures
+    assert failure.components == (("target", "wobbly"),)
+    assert registry.get("image_masking", "every").provider == "fake_wobbly==1.0"  # its sibling is kept
+    with pytest.raises(RegistryError, match=r"target 'wobbly' cannot be used: target 'wobbly' from "
+                                            r"fake_wobbly==1.0: its params schema is not valid"):
+        registry.get("target", "wobbly")
 
 
 def test_invalid_schema_is_refused():
@@ -86,14 +147,30 @@ def test_unknown_kind_and_name_suggest_matches():
         registry.get("objective", "contrastiv")
 
 
-def test_misspelt_hook_is_caught():
+def test_misspelt_hook_refuses_the_plugin_and_its_other_hooks():
     class Plugin:
         @hookimpl
         def framework_componentz(self):
             return []
 
-    with pytest.raises(Exception, match="framework_componentz"):
-        Registry().register_plugin(Plugin(), name="typo", distribution="typo==1")
+        @hookimpl
+        def framework_on_checkpoint(self, step, path):
+            raise AssertionError("a refused plugin's hooks must not run")
+
+    registry = Registry()
+    with pytest.raises(PluginRefused, match="framework_componentz"):
+        registry.register_plugin(Plugin(), name="typo", distribution="typo==1")
+    registry.hook().framework_on_checkpoint(step=1, path="x")
+    assert registry.distributions == {}
+
+
+def test_misspelt_hook_from_an_entry_point_is_recorded(site):
+    make_distribution(site, "fake_steps", STEP_PLUGIN)
+    registry = Registry().load_entry_points()
+    [failure] = registry.failures
+    assert failure.distribution == "fake_steps==1.0" and "framework_on_stepend" in failure.reason
+    registry.hook().framework_on_step_end(step=3, metrics={}, run_dir="x")
+    assert sys.modules["fake_steps"].SEEN == []
 
 
 def test_incompatible_api_version_is_refused():
@@ -102,3 +179,28 @@ def test_incompatible_api_version_is_refused():
 
     with pytest.raises(RegistryError, match=r"plugin 'old' from old==2 was written for plugin API version"):
         Registry().register_plugin(Plugin(), name="old", distribution="old==2")
+
+
+def test_incompatible_api_version_names_the_distribution_where_used(site):
+    make_distribution(site, "fake_future", FUTURE_PLUGIN, version="3.1")
+    registry = Registry().load_entry_points()
+    [failure] = registry.failures
+    assert failure.components == (("image_masking", "every"),)  # what it would have provided
+    assert "every" not in [s.name for s in registry.specs("image_masking")]
+    validate_recipe(load_recipe(RECIPES / "tiny.json"), registry)
+    with pytest.raises(RegistryError, match=rf"fake_future==3.1 was written for plugin API version {API_VERSION + 1}.*"
+                                            rf"install a release of fake_future built for API {API_VERSION}"):
+        validate_recipe(tiny_with_masking("every"), registry)
+
+
+def test_framework_list_shows_broken_plugins(site, monkeypatch, capsys):
+    make_distribution(site, "fake_broken", "raise RuntimeError('half-installed')\n", version="0.2")
+    make_distribution(site, "fake_a", PLUGIN)
+    make_distribution(site, "fake_b", PLUGIN)
+    registry = Registry().load_entry_points()
+    monkeypatch.setattr(list_command, "default_registry", lambda: registry)
+    assert list_command.list_components(build_parser().parse_args(["list", "image_masking"])) == 0
+    out, err = capsys.readouterr()
+    assert "random_patches" in out and "broken plugins (2;" in err
+    assert "fake_broken==0.2 (plugin 'fake_broken', unknown components): " in err and "half-installed" in err
+    assert "fake_b==1.0 (plugin 'fake_b', image_masking 'every'): " in err
