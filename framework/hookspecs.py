@@ -28,8 +28,10 @@ import pluggy
 PROJECT = "framework"
 ENTRY_POINT_GROUP = f"{PROJECT}.plugins"
 API_VERSION = 1
-"""Bumped on incompatible changes to these hooks or to the records in ``framework.types``.
-A plugin module may set ``FRAMEWORK_API_VERSION``; a mismatch refuses the plugin."""
+"""Bumped on incompatible changes to these hooks, to ``ComponentSpec``, to the records in
+``framework.types`` or to the call protocols of ``docs/components.md``. A plugin module
+sets ``FRAMEWORK_API_VERSION`` to the version it was written for; on a mismatch the
+registry refuses it, naming its distribution (see ``docs/plugins.md``)."""
 
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
@@ -42,7 +44,7 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 def framework_components() -> Iterable[Any]:
     """Register components.
 
-    Called once, when the registry loads plugins.
+    Called once per plugin, when the registry loads it; takes no arguments.
 
     Must return (or yield) :class:`framework.registry.ComponentSpec` records:
     ``kind`` (one of ``framework.registry.KINDS``), ``name`` (unique within the kind),
@@ -65,9 +67,18 @@ def framework_components() -> Iterable[Any]:
 def framework_on_step_end(step: int, metrics: dict[str, float], run_dir: str) -> None:
     """Observe a finished optimiser step.
 
-    Called on every rank after each optimiser step (after the teacher update); ``metrics``
-    holds the values logged for that step (losses are only synchronised at log intervals,
-    so between them they are this rank's). Must return nothing.
+    Called on every rank after each optimiser step (after the teacher update), before
+    the checkpoint of that step is written. Must return nothing.
+
+    Args:
+        step: optimiser steps done so far (1 after the first step).
+        metrics: the last record written to ``metrics.jsonl`` (``step``, ``loss``, each
+            objective's loss and metrics, ``lr``, ``samples_per_s``, ...), averaged over
+            ranks. Records are written every ``train.log_every`` steps, so between them
+            this is an older record: ``metrics.get("step") == step`` when it is fresh. It
+            is empty before the first record.
+        run_dir: the run directory (holds ``recipe.json``, ``provenance.json``,
+            ``metrics.jsonl``, ``checkpoints/``).
 
     Example::
 
@@ -85,6 +96,10 @@ def framework_on_checkpoint(step: int, path: str) -> None:
     Called on rank 0 after the checkpoint at ``path`` is complete and ``latest`` points
     at it. Must return nothing.
 
+    Args:
+        step: the optimiser step the checkpoint holds.
+        path: the checkpoint directory, ``<run_dir>/checkpoints/step_<8-digit step>``.
+
     Example::
 
         @hookimpl
@@ -99,6 +114,12 @@ def framework_on_eval_results(task: str, results: dict[str, float], run_dir: str
 
     Called on rank 0 after an evaluation task finishes, in ``framework eval`` and in
     periodic evaluation during training. Must return nothing.
+
+    Args:
+        task: the task's name (its ``name`` in ``eval.tasks``, else its evaluator type).
+        results: metric name -> value, as written to ``results.json``.
+        run_dir: the run directory evaluated, or the output directory when an untrained
+            recipe is evaluated.
 
     Example::
 
