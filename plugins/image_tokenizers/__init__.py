@@ -1,8 +1,9 @@
 """Built-in image tokenizers (registered through the `framework.plugins` entry point)."""
 
 from framework import hookimpl
+from plugins.image_tokenizers import dvae, vq
 
-MODULES: list = []
+MODULES: list = [vq, dvae]
 
 
 @hookimpl

@@ -1,9 +1,9 @@
 """Built-in objectives (registered through the `framework.plugins` entry point)."""
 
 from framework import hookimpl
-from plugins.objectives import feature_regression, itc, itm, mim, mlm, mrm
+from plugins.objectives import feature_regression, itc, itm, mim, mlm, mrm, tokenizer_training
 
-MODULES: list = [itc, itm, mim, mlm, feature_regression, mrm]
+MODULES: list = [itc, itm, mim, mlm, feature_regression, tokenizer_training, mrm]
 
 
 @hookimpl

@@ -3,7 +3,9 @@
 Covers MAE/SimMIM pixel regression (L1 in MaskVLM, MSE in VLMAE/M3AE), classification of
 discrete visual tokens (BEiT, M3AE's discrete variant, MAMO Table 9) and regression of
 momentum-teacher features (MAMO Eq. 2). The loss is averaged over masked patches, all
-patches, or masked patches inside the caption's boxes (VLMAE's RMIM).
+patches, or masked patches inside the caption's boxes (VLMAE's RMIM). Samples without an
+image (``has_image`` False) are not scored; image-only samples form M3AE's unpaired group
+(see :mod:`plugins.objectives.unpaired`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from framework.types import LossOutput
 from plugins.decoders.heads import HEAD_SLOT
 from plugins.objectives.features import SOURCE, source_width, view_tokens
 from plugins.objectives.regions import boxes_to_patch_mask
+from plugins.objectives.unpaired import UNPAIRED_WEIGHT, paired_unpaired_mean, presence
 
 REGRESSION = {"mse": F.mse_loss, "l1": F.l1_loss, "smooth_l1": F.smooth_l1_loss}
 
@@ -28,10 +31,10 @@ class MaskedImageModeling(Objective):
     """Loss between ``head(features)`` and ``target`` at the chosen patch positions."""
 
     def __init__(self, *, name: str, weight: float, view: str, decoder: Optional[str], source: str, target: dict,
-                 head: dict, loss: str, positions: str, context: BuildContext) -> None:
+                 head: dict, loss: str, positions: str, unpaired_weight: float, context: BuildContext) -> None:
         super().__init__(name=name, weight=weight)
         self.view, self.decoder, self.source = view, decoder, source
-        self.loss, self.positions = loss, positions
+        self.loss, self.positions, self.unpaired_weight = loss, positions, unpaired_weight
         self.target = context.build("target", target)
         if (loss == "ce") != (self.target.loss_kind == "classification"):
             raise ValueError(f"loss '{loss}' does not fit target '{target['type']}' ({self.target.loss_kind}); use "
@@ -43,16 +46,18 @@ class MaskedImageModeling(Objective):
         self.grid = context["grid"]
 
     def _weights(self, ctx: StepContext) -> torch.Tensor:
-        """[B,N] float: which patches count in the loss."""
+        """[B,N] float: which patches count in the loss (none of samples without an image)."""
         mask = ctx.view(self.view).image_mask
+        device = ctx.batch["image"].device
         if self.positions == "all" or mask is None:
             if self.positions != "all":
                 raise RuntimeError(f"objective '{self.objective_name}' scores masked patches but view '{self.view}' masks no image")
-            return torch.ones(ctx.batch_size, self.grid[0] * self.grid[1], device=ctx.batch["image"].device)
-        weights = mask.mask.float()
+            weights = torch.ones(ctx.batch_size, self.grid[0] * self.grid[1], device=device)
+        else:
+            weights = mask.mask.float()
         if self.positions == "masked_in_boxes":
             weights = weights * boxes_to_patch_mask(ctx.batch, self.grid, self.patch_size).float()
-        return weights
+        return weights * presence(ctx.batch, "image", ctx.batch_size, device)[:, None]
 
     def forward(self, ctx: StepContext) -> LossOutput:
         tokens = view_tokens(ctx, self.view, "image", self.decoder, self.source)[:, 1:]  # [B,N',D]
@@ -67,8 +72,9 @@ class MaskedImageModeling(Objective):
             per_patch = F.cross_entropy(pred.float(), target[selected], reduction="none")
         else:
             per_patch = REGRESSION[self.loss](pred.float(), target[selected].float(), reduction="none").mean(-1)
-        loss = (per_patch * weights[selected]).sum() / weights.sum().clamp(min=1)
-        return LossOutput(loss, {"patches": weights.sum().detach()})
+        has_text = presence(ctx.batch, "text", ctx.batch_size, weights.device)
+        loss, metrics = paired_unpaired_mean(per_patch, weights, selected, has_text, self.unpaired_weight)
+        return LossOutput(loss, {"patches": weights.sum().detach(), **metrics})
 
 
 COMPONENTS = [ComponentSpec("objective", "mim", MaskedImageModeling, objective_schema({
@@ -80,4 +86,5 @@ COMPONENTS = [ComponentSpec("objective", "mim", MaskedImageModeling, objective_s
     "loss": {"enum": [*REGRESSION, "ce"], "default": "mse", "description": "Regression loss, or ce for class targets."},
     "positions": {"enum": ["masked", "all", "masked_in_boxes"], "default": "masked",
                   "description": "Patches scored: masked ones, all, or masked ones inside the sample's boxes (whole image when it has none)."},
+    "unpaired_weight": UNPAIRED_WEIGHT,
 }, required=("view", "target")), "Masked image modeling against a pluggable target.")]

@@ -1,7 +1,9 @@
 """Masked language modeling: cross-entropy on masked caption tokens (Devlin et al. 2019).
 
 Logits are computed only at masked positions, so the vocabulary projection costs
-``masked tokens x vocab`` rather than ``all tokens x vocab``.
+``masked tokens x vocab`` rather than ``all tokens x vocab``. Samples without text
+(``has_text`` False) are not scored; text-only samples form M3AE's unpaired group, whose
+mean loss is scaled by ``unpaired_weight`` (see :mod:`plugins.objectives.unpaired`).
 """
 
 from __future__ import annotations
@@ -16,15 +18,17 @@ from framework.registry import BuildContext, ComponentSpec
 from framework.types import LossOutput
 from plugins.decoders.heads import HEAD_SLOT
 from plugins.objectives.features import SOURCE, source_width, view_tokens
+from plugins.objectives.unpaired import UNPAIRED_WEIGHT, paired_unpaired_mean, presence
 
 
 class MaskedLanguageModeling(Objective):
     """Predict the original ids of a view's masked tokens from fused (or decoded) text."""
 
     def __init__(self, *, name: str, weight: float, view: str, decoder: Optional[str], source: str, head: dict,
-                 context: BuildContext) -> None:
+                 unpaired_weight: float, context: BuildContext) -> None:
         super().__init__(name=name, weight=weight)
         self.view, self.decoder, self.source = view, decoder, source
+        self.unpaired_weight = unpaired_weight
         in_dim = source_width(context, "text", decoder, source)
         self.head = context.build("head", head, in_dim=in_dim, out_dim=context["vocab_size"])
 
@@ -35,12 +39,18 @@ class MaskedLanguageModeling(Objective):
         tokens = view_tokens(ctx, self.view, "text", self.decoder, self.source)  # [B,T,D]
         if tokens.shape[1] != mask.labels.shape[1]:
             raise RuntimeError(f"view '{self.view}' drops text tokens; read them through a decoder with with_text=true")
-        selected = mask.labels != -100  # [B,T]
+        rows = mask.labels.shape[0]
+        has_text = presence(ctx.batch, "text", rows, tokens.device)
+        selected = (mask.labels != -100) & has_text[:, None]  # [B,T]
         logits = self.head(tokens[selected])  # [M,V]
         labels = mask.labels[selected]
-        loss = F.cross_entropy(logits.float(), labels) if labels.numel() else tokens.sum() * 0
-        accuracy = (logits.argmax(-1) == labels).float().mean() if labels.numel() else loss.detach()
-        return LossOutput(loss, {"accuracy": accuracy.detach()})
+        if not labels.numel():
+            return LossOutput(tokens.sum() * 0 + sum(p.sum() for p in self.head.parameters()) * 0, {})
+        per_token = F.cross_entropy(logits.float(), labels, reduction="none")  # [M]
+        has_image = presence(ctx.batch, "image", rows, tokens.device)
+        loss, metrics = paired_unpaired_mean(per_token, selected.float(), selected, has_image, self.unpaired_weight)
+        accuracy = (logits.argmax(-1) == labels).float().mean()
+        return LossOutput(loss, {"accuracy": accuracy.detach(), **metrics})
 
 
 COMPONENTS = [ComponentSpec("objective", "mlm", MaskedLanguageModeling, objective_schema({
@@ -48,4 +58,5 @@ COMPONENTS = [ComponentSpec("objective", "mlm", MaskedLanguageModeling, objectiv
     "decoder": DECODER_REF,
     "source": SOURCE,
     "head": {**HEAD_SLOT, "default": {"type": "mlp", "layernorm": True}},
+    "unpaired_weight": UNPAIRED_WEIGHT,
 }, required=("view",)), "Masked language modeling (cross-entropy on masked tokens).")]

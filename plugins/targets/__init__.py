@@ -1,9 +1,9 @@
 """Built-in reconstruction targets (registered through the `framework.plugins` entry point)."""
 
 from framework import hookimpl
-from plugins.targets import pixels, teacher_features
+from plugins.targets import discrete_tokens, pixels, teacher_features
 
-MODULES: list = [pixels, teacher_features]
+MODULES: list = [pixels, teacher_features, discrete_tokens]
 
 
 @hookimpl

@@ -1,0 +1,56 @@
+"""Losses over batches that mix paired and unpaired samples (M3AE §3, spec m3ae.md).
+
+Batches from text-only or image-only sources carry ``has_image`` / ``has_text`` [B]. A
+reconstruction objective of modality *own* scores only samples that have *own*; among
+them, samples whose *other* modality is absent are "unpaired". As in M3AE, where an
+unpaired text batch adds ``unpaired_text_loss_weight * text_loss`` to the paired loss,
+the loss is ``mean(paired) + unpaired_weight * mean(unpaired)``, each mean over that
+group's scored positions, so mixing both kinds into one batch gives the same loss as
+M3AE's separate batches. Batches without these keys are all paired.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from framework.types import Batch
+
+UNPAIRED_WEIGHT: dict[str, Any] = {
+    "type": "number", "minimum": 0, "default": 1.0,
+    "description": "Weight of the mean loss of samples whose other modality is absent (M3AE's "
+                   "unpaired_text_loss_weight for MLM, its image analogue for MIM); added to the paired mean.",
+}
+
+
+def presence(batch: Batch, modality: str, rows: int, device: torch.device) -> torch.Tensor:
+    """[B] bool: which samples have ``modality`` ("image" or "text"); all when not recorded."""
+    key = f"has_{modality}"
+    if key in batch:
+        return batch[key].to(device=device, dtype=torch.bool)
+    return torch.ones(rows, dtype=torch.bool, device=device)
+
+
+def paired_unpaired_mean(per_item: torch.Tensor, weights: torch.Tensor, selected: torch.Tensor,
+                         other_present: torch.Tensor, unpaired_weight: float) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Group means of scored positions.
+
+    Args:
+        per_item: [M] loss of each scored position (``selected`` order).
+        weights: [B,L] weight of each position (zero where not scored).
+        selected: [B,L] bool, the M scored positions.
+        other_present: [B] bool, whether each sample has the other modality.
+        unpaired_weight: multiplier of the unpaired group's mean.
+
+    Returns:
+        The loss and, when the batch has unpaired samples, ``{"unpaired_loss": ...}``.
+    """
+    paired = other_present[:, None].to(weights.dtype)  # [B,1]
+    w_paired = (weights * paired)[selected]  # [M]
+    w_unpaired = (weights * (1 - paired))[selected]  # [M]
+    paired_loss = (per_item * w_paired).sum() / w_paired.sum().clamp(min=1)
+    if not bool((w_unpaired > 0).any()):
+        return paired_loss, {}
+    unpaired_loss = (per_item * w_unpaired).sum() / w_unpaired.sum().clamp(min=1)
+    return paired_loss + unpaired_weight * unpaired_loss, {"unpaired_loss": unpaired_loss.detach()}

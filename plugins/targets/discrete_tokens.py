@@ -1,0 +1,84 @@
+"""``discrete_tokens``: code ids of a frozen, pretrained image tokenizer as per-patch classes.
+
+BEiT-style targets (Bao et al. 2022): each image patch's target is the code a trained
+tokenizer gives that patch, and the MIM head classifies among ``num_codes`` with
+cross-entropy. Used by M3AE's discretised-target variant (VQGAN/MaskGIT tokenizer in the
+spec) and MAMO's Table 9 ablation (DALL-E dVAE).
+
+``tokenizer`` names where the trained tokenizer is (see
+:mod:`plugins.image_tokenizers.storage`): a run directory of a ``tokenizer_training``
+recipe, one of its checkpoint directories, or a ``.safetensors`` export. The component is
+rebuilt from the stored config and its weights loaded strictly; it stays in eval mode with
+``requires_grad`` off, so the optimiser never sees it. The tokenizer's code grid must be the
+image encoder's patch grid, and its training images must have had the same mean/std.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+from torch import nn
+
+from framework.context import EncodedView, StepContext
+from framework.registry import BuildContext, ComponentSpec
+from plugins.image_tokenizers.storage import read_tokenizer
+
+
+def load_frozen_tokenizer(path: str, objective: Optional[str], context: BuildContext) -> nn.Module:
+    """Rebuild the tokenizer stored at ``path`` and load its weights, frozen."""
+    stored = read_tokenizer(path, objective)
+    for key in ("mean", "std"):
+        ours, theirs = [float(v) for v in context[key]], [float(v) for v in getattr(stored, key)]
+        if ours != theirs:
+            raise ValueError(f"tokenizer '{path}' was trained on images normalised with {key} {theirs} but this recipe's "
+                             f"data.{key} is {ours}; use the same normalisation in both recipes")
+    tokenizer = context.build("image_tokenizer", stored.config)
+    missing, unexpected = tokenizer.load_state_dict(stored.state, strict=False)
+    if missing or unexpected:
+        raise ValueError(f"weights at '{path}' do not fit the tokenizer its recipe describes "
+                         f"(missing {sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]})")
+    tokenizer.requires_grad_(False)
+    return tokenizer.eval()
+
+
+class DiscreteTokenTarget(nn.Module):
+    """Codes [B,N] long of the batch images, row-major over the patch grid."""
+
+    loss_kind = "classification"
+    requires_teacher = False
+
+    def __init__(self, *, tokenizer: str, objective: Optional[str], context: BuildContext) -> None:
+        super().__init__()
+        self.tokenizer = load_frozen_tokenizer(tokenizer, objective, context)
+        self.dim = self.tokenizer.num_codes
+        grid, patch = context["grid"], context["patch_size"]
+        if self.tokenizer.patch_size != patch:
+            raise ValueError(f"tokenizer '{tokenizer}' gives one code per {self.tokenizer.patch_size} px but the image "
+                             f"encoder's patches are {patch} px; train the tokenizer with patch_size {patch}")
+        self.grid = tuple(grid)
+
+    def train(self, mode: bool = True) -> "DiscreteTokenTarget":
+        """Keep the frozen tokenizer in eval mode whatever the student's mode."""
+        super().train(mode)
+        self.tokenizer.eval()
+        return self
+
+    @torch.no_grad()
+    def forward(self, ctx: StepContext, view: EncodedView) -> torch.Tensor:
+        codes = self.tokenizer.encode(ctx.batch["image"])  # [B,h,w]
+        if tuple(codes.shape[1:]) != self.grid:
+            raise RuntimeError(f"tokenizer gave a {tuple(codes.shape[1:])} code grid for a {self.grid} patch grid")
+        return codes.flatten(1)  # [B,N]
+
+
+COMPONENTS = [ComponentSpec("target", "discrete_tokens", DiscreteTokenTarget, {
+    "type": "object", "additionalProperties": False, "required": ["tokenizer"],
+    "properties": {
+        "tokenizer": {"type": "string", "description": "Trained image tokenizer: a run directory of a tokenizer_training "
+                      "recipe (latest checkpoint), a checkpoint directory (<run>/checkpoints/step_N), or a .safetensors "
+                      "file from plugins.image_tokenizers.storage.export_tokenizer. Relative paths are from the working directory."},
+        "objective": {"type": ["string", "null"], "default": None,
+                      "description": "Name of the tokenizer_training objective in that run (null: its only one)."},
+    },
+}, "Code ids of a frozen pretrained image tokenizer (VQ-VAE / dVAE), classified with cross-entropy.")]
