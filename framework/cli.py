@@ -7,9 +7,9 @@ import sys
 from typing import Optional, Sequence
 
 from framework import __version__
-from framework.commands import components, info, recipes, run
+from framework.commands import bench, components, evaluate, info, pictures, recipes, run
 
-COMMANDS = (run, recipes, components, info)
+COMMANDS = (run, recipes, components, info, evaluate, pictures, bench)
 
 
 def build_parser() -> argparse.ArgumentParser:

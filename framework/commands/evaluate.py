@@ -1,0 +1,82 @@
+"""`framework eval RECIPE_OR_RUN --task T ...`: run evaluators, write results JSON and a table.
+
+A run directory is evaluated with its latest checkpoint; a recipe file with the untrained
+model (the baseline). Tasks come from ``--task`` (a name, or a JSON object with params)
+or else from the recipe's ``eval.tasks``; a ``--task`` name the recipe also lists keeps
+the recipe's params.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from framework.checkpoint import CheckpointError
+from framework.commands.common import USER_ERRORS, fail
+from framework.recipe import load_recipe
+from framework.registry import default_registry
+from framework.validation import validate_recipe
+
+
+def parse_tasks(values: Sequence[str], recipe: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """``--task`` values as task configs; with none, the recipe's ``eval.tasks``."""
+    listed = {t.get("name", t["type"]): dict(t) for t in (recipe.get("eval") or {}).get("tasks", [])}
+    tasks = []
+    for value in values:
+        if value.lstrip().startswith("{"):
+            try:
+                tasks.append(json.loads(value))
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"--task {value!r} is not valid JSON: {exc}") from exc
+        else:
+            tasks.append(listed.get(value, {"type": value}))
+    if not tasks and not listed:
+        raise ValueError("no evaluation task: pass --task retrieval (or zero_shot, linear_probe, reconstruction), "
+                         "or list tasks under eval.tasks in the recipe")
+    return tasks or list(listed.values())
+
+
+def default_out(target: Path) -> Path:
+    return target / "eval" if target.is_dir() else Path("eval") / target.stem
+
+
+def evaluate(args: argparse.Namespace) -> int:
+    from framework.evaluate import EvalModel, run_tasks, write_results
+    from framework.evaluate.model import RECIPE_FILE, EvalModelError
+    from framework.evaluate.runner import markdown_table
+
+    target = Path(args.target)
+    try:
+        registry = default_registry()
+        source = target / RECIPE_FILE if target.is_dir() else target
+        recipe = load_recipe(source, args.overrides)
+        recipe = {**recipe, "eval": {**recipe.get("eval", {}), "tasks": parse_tasks(args.tasks, recipe)}}
+        recipe = validate_recipe(recipe, registry, source=str(source))  # checks the tasks' params too
+        if target.is_dir():
+            model = EvalModel.from_run(target, registry, device=args.device)
+            model.recipe = recipe
+        else:
+            model = EvalModel.from_recipe(recipe, registry, device=args.device)
+        out = Path(args.out) if args.out else default_out(target)
+        results = run_tasks(model, recipe["eval"]["tasks"], out)
+    except (*USER_ERRORS, EvalModelError, CheckpointError, ValueError, FileNotFoundError) as exc:
+        return fail(exc)
+    path = write_results(results, out, {"target": str(target), "step": model.step, "tasks": recipe["eval"]["tasks"]})
+    print(markdown_table(results), end="")
+    print(f"results written to {path} and {path.with_suffix('.md')}")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("eval", help="evaluate a run (or a recipe's untrained model)")
+    p.add_argument("target", metavar="RECIPE_OR_RUN", help="run directory (latest checkpoint) or recipe JSON (untrained)")
+    p.add_argument("--task", dest="tasks", action="append", default=[], metavar="TASK",
+                   help="evaluator name or JSON params, e.g. '{\"type\": \"retrieval\", \"rerank_k\": 16}'; repeatable "
+                        "(default: the recipe's eval.tasks)")
+    p.add_argument("--out", help="output directory (default: RUN/eval, or eval/<recipe name>)")
+    p.add_argument("--device", default="cpu", help="torch device, e.g. cuda (default cpu)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a recipe key, e.g. --set data.eval='{\"type\": \"synthetic_shapes\", \"max_shapes\": 1}'")
+    p.set_defaults(func=evaluate)
