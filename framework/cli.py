@@ -7,9 +7,9 @@ import sys
 from typing import Optional, Sequence
 
 from framework import __version__
-from framework.commands import bench, components, evaluate, info, pictures, recipes, run
+from framework.commands import bench, components, evaluate, info, pictures, recipes, run, scaffold
 
-COMMANDS = (run, recipes, components, info, evaluate, pictures, bench)
+COMMANDS = (run, recipes, components, info, evaluate, pictures, bench, scaffold)
 
 
 def build_parser() -> argparse.ArgumentParser:
