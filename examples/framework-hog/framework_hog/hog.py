@@ -71,8 +71,8 @@ class HogTarget(nn.Module):
         super().__init__()
         self.patch_size = context["patch_size"]
         if self.patch_size % cell_size:
-            raise ValueError(f"HOG cell_size {cell_size} does not divide the encoder's patch size "
-                             f"{self.patch_size}; choose a divisor of {self.patch_size} (MaskFeat: 8 for 16-px patches)")
+            raise ValueError(f"HOG cell_size {cell_size} does not divide the encoder's patch size {self.patch_size}; "
+                             f"choose a divisor of {self.patch_size} (MaskFeat: 8 for 16-px patches)")
         self.cell_size, self.bins, self.eps = cell_size, bins, eps
         self.dim = 3 * (self.patch_size // cell_size) ** 2 * bins
 

@@ -27,8 +27,8 @@ def test_fresh_step_records_are_appended(tmp_path):
     csv_log.framework_on_step_end(step=2, metrics=record, run_dir=directory)
     csv_log.framework_on_step_end(step=3, metrics=record, run_dir=directory)  # stale record: skipped
     csv_log.framework_on_step_end(step=4, metrics={**record, "step": 4}, run_dir=directory)
-    assert rows(tmp_path / csv_log.METRICS_FILE) == [
-        ["step", "name", "value"], ["2", "loss", "1.5"], ["2", "mim", "0.25"], ["4", "loss", "1.5"], ["4", "mim", "0.25"]]
+    assert rows(tmp_path / csv_log.METRICS_FILE) == [["step", "name", "value"], ["2", "loss", "1.5"],
+                                                     ["2", "mim", "0.25"], ["4", "loss", "1.5"], ["4", "mim", "0.25"]]
 
 
 def test_eval_results_are_appended(tmp_path):
