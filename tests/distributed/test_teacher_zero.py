@@ -4,8 +4,8 @@ Under ZeRO-3 the student's parameters are partitioned (empty outside their forwa
 a teacher that read them naively would silently stop moving; the EMA teacher gathers
 them read-only. The run is ``vlmae-tiny`` without ITM (ITM mines negatives within each
 rank's batch, which legitimately differs between 1 and 2 processes), without dropout
-(its draws differ per rank) and with momentum 0.5 so the teacher follows the student
-closely. Tolerance: float32 reduction order only, rtol 1e-4 and atol 1e-5 per element;
+(its draws differ per rank), with momentum 0.5 and lr 2e-3 from the first step so the
+teacher moves far more than the tolerance. Tolerance: float32 reduction order only, rtol 1e-4 and atol 1e-5 per element;
 the teacher moves by orders of magnitude more between steps 1 and 3.
 """
 
@@ -27,7 +27,8 @@ STEPS = 3
 def overrides(micro_batch: int, stage: int) -> list[str]:
     objectives = [o for o in load_recipe(RECIPES / "vlmae-tiny.json")["objectives"] if o["type"] != "itm"]
     return [f"objectives={json.dumps(objectives)}", "model.text_encoder.dropout=0", "model.fusion.dropout=0",
-            "model.teacher.momentum=0.5", f"train.steps={STEPS}", "train.log_every=1", "train.global_batch=32",
+            "model.teacher.momentum=0.5", "optim.lr=2e-3", "schedule.warmup_steps=0", f"train.steps={STEPS}",
+            "train.log_every=1", "train.global_batch=32",
             f"train.micro_batch={micro_batch}", "train.checkpoint_every=1", f"train.keep_checkpoints={STEPS}",
             f"deepspeed.zero_stage={stage}"]
 
@@ -65,7 +66,7 @@ def one_process(tmp_path_factory) -> dict[int, dict[str, torch.Tensor]]:
 def test_teacher_moves_far_beyond_the_tolerance(one_process):
     first, last = one_process[1], one_process[STEPS]
     moved = max((last[k].float() - first[k].float()).abs().max().item() for k in first)
-    assert moved > 1e-3, "the teacher barely moved: the equality test below would prove nothing"
+    assert moved > 100 * 1e-5, "the teacher barely moved: the equality test below would prove nothing"
 
 
 @pytest.mark.slow
