@@ -75,3 +75,19 @@ def local_rows(batch_size: int) -> slice:
     """This rank's rows of a batch gathered with :func:`gather_rows`."""
     rank = dist.get_rank() if dist.is_initialized() else 0
     return slice(rank * batch_size, (rank + 1) * batch_size)
+
+
+def global_denominator(local_total: torch.Tensor) -> torch.Tensor:
+    """Divide a rank's loss sum by this to get the global mean after rank averaging.
+
+    DeepSpeed averages gradients (and we average logged losses) over ranks, so a rank's
+    ``sum / (global_total / world_size)`` averages to ``sum over ranks / global_total``:
+    exactly what one process with the whole batch computes, however items split over
+    ranks. At least 1 item overall, so an empty selection gives a zero loss.
+    """
+    total = local_total.detach().float().clone()
+    world = 1
+    if dist.is_initialized() and dist.get_world_size() > 1:
+        dist.all_reduce(total)
+        world = dist.get_world_size()
+    return total.clamp(min=1) / world

@@ -44,12 +44,10 @@ class MaskedLanguageModeling(Objective):
         selected = (mask.labels != -100) & has_text[:, None]  # [B,T]
         logits = self.head(tokens[selected])  # [M,V]
         labels = mask.labels[selected]
-        if not labels.numel():
-            return LossOutput(tokens.sum() * 0 + sum(p.sum() for p in self.head.parameters()) * 0, {})
         per_token = F.cross_entropy(logits.float(), labels, reduction="none")  # [M]
         has_image = presence(ctx.batch, "image", rows, tokens.device)
         loss, metrics = paired_unpaired_mean(per_token, selected.float(), selected, has_image, self.unpaired_weight)
-        accuracy = (logits.argmax(-1) == labels).float().mean()
+        accuracy = (logits.argmax(-1) == labels).float().sum() / max(labels.numel(), 1)
         return LossOutput(loss, {"accuracy": accuracy.detach(), **metrics})
 
 

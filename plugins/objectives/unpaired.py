@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from framework.distributed import global_denominator
 from framework.types import Batch
 
 UNPAIRED_WEIGHT: dict[str, Any] = {
@@ -44,13 +45,13 @@ def paired_unpaired_mean(per_item: torch.Tensor, weights: torch.Tensor, selected
         unpaired_weight: multiplier of the unpaired group's mean.
 
     Returns:
-        The loss and, when the batch has unpaired samples, ``{"unpaired_loss": ...}``.
+        The loss and ``{"unpaired_loss": ...}`` (zero when every sample is paired).
     """
     paired = other_present[:, None].to(weights.dtype)  # [B,1]
     w_paired = (weights * paired)[selected]  # [M]
     w_unpaired = (weights * (1 - paired))[selected]  # [M]
-    paired_loss = (per_item * w_paired).sum() / w_paired.sum().clamp(min=1)
-    if not bool((w_unpaired > 0).any()):
-        return paired_loss, {}
-    unpaired_loss = (per_item * w_unpaired).sum() / w_unpaired.sum().clamp(min=1)
+    # Denominators count over all ranks, so N ranks compute one process's loss, and both
+    # terms always exist, so every rank logs the same keys with no host sync.
+    paired_loss = (per_item * w_paired).sum() / global_denominator(w_paired.sum())
+    unpaired_loss = (per_item * w_unpaired).sum() / global_denominator(w_unpaired.sum())
     return paired_loss + unpaired_weight * unpaired_loss, {"unpaired_loss": unpaired_loss.detach()}
