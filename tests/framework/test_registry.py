@@ -115,9 +115,9 @@ def test_import_failure_is_recorded_and_named_when_a_name_is_missing(site):
     assert failure.plugin == "fake_broken" and failure.components == ()
     assert "fake_broken==1.0 failed to import fake_broken: ModuleNotFoundError" in failure.reason
     assert registry.build("image_masking", {"type": "every"}).stride == 2  # the healthy plugin still loads
-    with pytest.raises(RegistryError, match=r"no target named 'hog'.*failed to load and may provide it: "
+    with pytest.raises(RegistryError, match=r"no target named 'sift'.*failed to load and may provide it: "
                                             r"plugin 'fake_broken' from fake_broken==1.0"):
-        registry.get("target", "hog")
+        registry.get("target", "sift")
 
 
 def test_invalid_schema_refuses_that_component_only(site):
