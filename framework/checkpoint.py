@@ -1,8 +1,19 @@
-"""Checkpoints: DeepSpeed state plus ours (teacher, RNG, data position), made atomically.
+"""Checkpoints: DeepSpeed state plus ours (teacher, RNG, data position), made atomically
+and loaded without running code from the file.
 
-A checkpoint is written under a temporary name, completed on every rank, then renamed
-into place; ``latest`` (a one-line file) is replaced last. A crash at any moment leaves
-the previous checkpoint and pointer intact.
+Saving: every rank writes into ``.tmp-step_N``; after a barrier the main process adds the
+recipe and provenance, fsyncs every file and directory, renames the directory to
+``step_N``, fsyncs the parent, and only then replaces ``latest`` (a one-line file, itself
+written to a temporary file, fsynced and renamed). A process killed at any moment leaves
+``latest`` naming a complete checkpoint. The ``keep`` most recent checkpoints up to the
+new one are kept; leftover temporary directories and checkpoints newer than the new one
+(written by a run that died before moving ``latest``) are removed.
+
+Loading: every file DeepSpeed reads goes through ``torch.load(weights_only=True)``, which
+rebuilds tensors, containers and numbers only, plus the few DeepSpeed classes its
+optimizer states hold (:data:`SAFE_GLOBALS`); anything else in the file is refused with
+a :class:`CheckpointError`. Our own state (RNG, data position) is stored as tensors,
+numbers and strings so it needs no allow-listing.
 """
 
 from __future__ import annotations
@@ -10,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import shutil
 from pathlib import Path
 from typing import Any, Optional
@@ -20,71 +32,121 @@ import torch
 from framework.distributed import barrier, is_main_process
 
 LATEST = "latest"
+TMP_PREFIX = ".tmp-"
+TAG_PATTERN = re.compile(r"step_\d{8}")
 
 
 class CheckpointError(Exception):
-    """A checkpoint is missing, incomplete or unreadable."""
+    """A checkpoint is missing, incomplete, unreadable or holds objects we refuse to load."""
 
+
+def checkpoint_tag(step: int) -> str:
+    return f"step_{step:08d}"
+
+
+# --- RNG state as plain data ------------------------------------------------------------
 
 def rng_state() -> dict[str, Any]:
-    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    """Python, numpy, torch (and CUDA) generator states as tensors, ints and strings."""
+    version, words, gauss = random.getstate()
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    state: dict[str, Any] = {
+        "python": {"version": version, "words": torch.tensor(words, dtype=torch.int64), "gauss": gauss},
+        "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                  "has_gauss": int(has_gauss), "cached": float(cached)},
+        "torch": torch.get_rng_state(),
+    }
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
 
 
 def set_rng_state(state: dict[str, Any]) -> None:
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    python, numpy_state = state["python"], state["numpy"]
+    random.setstate((python["version"], tuple(python["words"].tolist()), python["gauss"]))
+    np.random.set_state((numpy_state["kind"], numpy_state["keys"].numpy().astype(np.uint32), numpy_state["pos"],
+                         numpy_state["has_gauss"], numpy_state["cached"]))
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
+# --- durable writes -----------------------------------------------------------------------
+
+def _fsync_path(path: Path) -> None:
+    """Flush a file's or directory's data and metadata to disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_tree(root: Path) -> None:
+    """fsync every file under ``root``, then every directory bottom-up (so new entries
+    are recorded), ``root`` last."""
+    for path in sorted(root.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+        _fsync_path(path)
+    _fsync_path(root)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` so that readers see the old or the new content, never a mix."""
+    tmp = path.with_name(f"{TMP_PREFIX}{path.name}")
     with open(tmp, "w") as handle:
         handle.write(text)
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(tmp, path)
+    _fsync_path(path.parent)
 
 
-def _fsync_tree(root: Path) -> None:
-    for path in sorted(root.rglob("*")):
-        if path.is_file():
-            with open(path, "rb") as handle:
-                os.fsync(handle.fileno())
+def _publish(tmp: Path, final: Path) -> None:
+    """Move a complete, fsynced checkpoint directory into place."""
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+    _fsync_path(final.parent)
 
 
 def save_checkpoint(engine: Any, root: Path, step: int, client_state: dict[str, Any], keep: int,
                     metadata: dict[str, Any]) -> Path:
-    """Write checkpoint ``step_<step>`` under ``root`` and point ``latest`` at it."""
-    tag = f"step_{step:08d}"
-    tmp_tag = f".tmp-{tag}"
-    final, tmp = root / tag, root / tmp_tag
-    if is_main_process() and tmp.exists():
-        shutil.rmtree(tmp)
+    """Write checkpoint ``step_<step>`` under ``root`` and point ``latest`` at it.
+
+    ``metadata`` maps file names to JSON values written next to DeepSpeed's files.
+    """
+    tag = checkpoint_tag(step)
+    final, tmp = root / tag, root / f"{TMP_PREFIX}{tag}"
+    if is_main_process():
+        root.mkdir(parents=True, exist_ok=True)
+        if tmp.exists():
+            shutil.rmtree(tmp)
     barrier()
-    engine.save_checkpoint(str(root), tag=tmp_tag, client_state=client_state, save_latest=False)
+    engine.save_checkpoint(str(root), tag=tmp.name, client_state=client_state, save_latest=False)
     barrier()
     if is_main_process():
         for name, value in metadata.items():
             (tmp / name).write_text(json.dumps(value, indent=2, sort_keys=True) + "\n")
         _fsync_tree(tmp)
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-        _write_atomic(root / LATEST, tag + "\n")
-        _prune(root, keep)
+        _publish(tmp, final)
+        write_atomic(root / LATEST, tag + "\n")
+        _prune(root, keep, tag)
     barrier()
     return final
 
 
-def _prune(root: Path, keep: int) -> None:
-    tags = sorted(p for p in root.glob("step_*") if p.is_dir())
-    for old in tags[:-keep]:
-        shutil.rmtree(old, ignore_errors=True)
+def _prune(root: Path, keep: int, current: str) -> None:
+    """Keep the ``keep`` newest checkpoints up to ``current``; drop newer ones and temporaries."""
+    tags = sorted(p.name for p in root.iterdir() if p.is_dir() and TAG_PATTERN.fullmatch(p.name))
+    older = [t for t in tags if t <= current]
+    doomed = older[:-keep] + [t for t in tags if t > current]
+    doomed += [p.name for p in root.iterdir() if p.name.startswith(TMP_PREFIX)]
+    for name in doomed:
+        path = root / name
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
 
 
 def latest_checkpoint(root: Path) -> Optional[Path]:
@@ -92,18 +154,66 @@ def latest_checkpoint(root: Path) -> Optional[Path]:
     pointer = root / LATEST
     if not pointer.exists():
         return None
-    path = root / pointer.read_text().strip()
+    try:
+        tag = pointer.read_text().strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"{pointer} is unreadable ({exc}); delete it to start over") from exc
+    if not TAG_PATTERN.fullmatch(tag):
+        raise CheckpointError(f"{pointer} should name a checkpoint like step_00000100, found {tag[:40]!r}; "
+                              f"fix or delete {pointer}")
+    path = root / tag
     if not path.is_dir():
-        raise CheckpointError(f"{pointer} names {path.name}, which does not exist; delete {pointer} to start over")
+        raise CheckpointError(f"{pointer} names {tag}, which does not exist; delete {pointer} to start over")
     return path
+
+
+# --- safe loading ---------------------------------------------------------------------------
+
+def _deepspeed_safe_globals() -> list[Any]:
+    """DeepSpeed classes its ZeRO optimizer states pickle: loss scalers, the ZeRO stage
+    enum and tensor-fragment addresses. Rebuilding them sets attributes only."""
+    from deepspeed.runtime.fp16.loss_scaler import DynamicLossScaler, LossScaler
+    from deepspeed.runtime.zero.config import ZeroStageEnum
+    from deepspeed.utils.tensor_fragment import fragment_address
+
+    return [LossScaler, DynamicLossScaler, ZeroStageEnum, fragment_address]
+
+
+def safe_torch_load(path: str | Path, map_location: Any = None) -> Any:
+    """``torch.load`` restricted to tensors, containers, numbers and :func:`_deepspeed_safe_globals`."""
+    try:
+        with torch.serialization.safe_globals(_deepspeed_safe_globals()):
+            return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:
+        raise CheckpointError(f"{path}: not a loadable checkpoint file (only tensors, numbers, strings and "
+                              f"containers are accepted): {str(exc).splitlines()[0][:300]}") from exc
+
+
+class _SafeLoads:
+    """Wraps DeepSpeed's checkpoint engine so that its reads use :func:`safe_torch_load`."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def load(self, path: str, map_location: Any = None) -> Any:
+        return safe_torch_load(path, map_location)
 
 
 def load_checkpoint(engine: Any, path: Path) -> dict[str, Any]:
     """Restore engine state from ``path``; returns our client state."""
+    original = engine.checkpoint_engine
+    engine.checkpoint_engine = _SafeLoads(original)
     try:
         loaded, client_state = engine.load_checkpoint(str(path.parent), tag=path.name)
+    except CheckpointError:
+        raise
     except Exception as exc:
-        raise CheckpointError(f"{path}: cannot load checkpoint: {exc}") from exc
+        raise CheckpointError(f"{path}: cannot load checkpoint: {str(exc)[:500]}") from exc
+    finally:
+        engine.checkpoint_engine = original
     if loaded is None:
-        raise CheckpointError(f"{path}: DeepSpeed found no checkpoint there")
+        raise CheckpointError(f"{path}: DeepSpeed found no checkpoint there (missing model state files)")
     return client_state

@@ -2,13 +2,19 @@
 
 Per optimiser step: ``accumulation`` micro-batches each run masking -> encoders ->
 objectives -> weighted loss -> backward; then the DeepSpeed step, the teacher update,
-hooks, and (at intervals) metrics and checkpoints.
+hooks, and (at intervals) metrics, periodic evaluation and checkpoints.
+
+Faults (see docs/fault-tolerance.md): a step whose loss is NaN/Inf on any rank is skipped
+(``framework.nonfinite``) and the run stops after ``train.max_bad_steps`` in a row;
+SIGTERM/SIGINT finish the step, checkpoint and return (``framework.signals``).
 """
 
 from __future__ import annotations
 
 import json
+import sys
 import time
+from contextlib import closing
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Optional
 
@@ -22,8 +28,10 @@ from framework.checkpoint import latest_checkpoint, load_checkpoint, rng_state, 
 from framework.distributed import barrier, device_for_rank, init_distributed, is_main_process
 from framework.engine import build_engine
 from framework.metrics import MetricsWriter
+from framework.nonfinite import NonFiniteLossError, all_finite, skip_optimizer_update, zero_loss
 from framework.provenance import provenance
 from framework.registry import Registry
+from framework.signals import GracefulStop
 from framework.types import Batch
 
 RECIPE_FILE = "recipe.json"
@@ -69,6 +77,8 @@ class Trainer:
         self.step = 0
         self.start_sample = 0
         self.health_state: Optional[dict[str, Any]] = None
+        self.skipped_steps = 0  # optimiser steps skipped for a non-finite loss, in all
+        self.bad_streak = 0  # ... and in a row up to now
         if resume:
             self._resume()
         self.loader, self.sampler = data_lib.build_train_loader(
@@ -104,6 +114,7 @@ class Trainer:
         self.step = state["step"]
         self.start_sample = state["samples_seen"]
         self.health_state = state["data_health"]
+        self.skipped_steps, self.bad_streak = state["nonfinite"]["skipped"], state["nonfinite"]["streak"]
         if self.teacher is not None:
             self.teacher.load_state_dict(state["teacher"])
         set_rng_state(state["rng"])  # rank 0's: masks do not depend on it (see mask_generator)
@@ -120,24 +131,55 @@ class Trainer:
         for batch in data_lib.iterate_forever(self.loader, self.sampler, self.health):
             yield to_device(batch, self.device)
 
-    def train_step(self, batches: Iterator[Batch]) -> dict[str, torch.Tensor]:
-        """One optimiser step over ``accumulation`` micro-batches; returns summed losses."""
+    def train_step(self, batches: Iterator[Batch]) -> Optional[dict[str, torch.Tensor]]:
+        """One optimiser step over ``accumulation`` micro-batches; returns summed losses,
+        or ``None`` when a micro-batch's loss was non-finite on some rank and the update
+        was skipped (its batches still count as consumed)."""
         sums: dict[str, torch.Tensor] = {}
+        bad = False
         for micro in range(self.accumulation):
             batch = next(batches)
-            generator = mask_generator(self.train_cfg["seed"], self.step, micro)
-            out = self.engine(batch, generator=generator, teacher=self.teacher)
-            self.engine.backward(out.loss)
-            self.engine.step()
-            for name, value in {"loss": out.loss, **out.losses, **out.metrics}.items():
-                sums[name] = sums.get(name, 0) + value.detach().float() / self.accumulation
+            if not bad:
+                generator = mask_generator(self.train_cfg["seed"], self.step, micro)
+                out = self.engine(batch, generator=generator, teacher=self.teacher)
+                bad = not all_finite(out.loss)
+                if bad:
+                    self._report_bad_loss(out.losses)
+            self.engine.backward(zero_loss(self.engine.module) if bad else out.loss)
+            with skip_optimizer_update(self.engine, bad):
+                self.engine.step()
+            if not bad:
+                for name, value in {"loss": out.loss, **out.losses, **out.metrics}.items():
+                    sums[name] = sums.get(name, 0) + value.detach().float() / self.accumulation
+        if bad:
+            return None
         if self.teacher is not None:
             self.teacher.update(self.engine.module, self.step)
         return sums
 
+    def _report_bad_loss(self, losses: Mapping[str, torch.Tensor]) -> None:
+        if is_main_process():
+            names = [n for n, v in losses.items() if not torch.isfinite(v.detach()).all()]
+            print(f"step {self.step + 1}: non-finite loss ({', '.join(names) or 'on another rank'}); "
+                  f"update skipped", file=sys.stderr, flush=True)
+
+    def _count_bad_step(self, bad: bool) -> None:
+        """Track consecutive skipped steps; stop the run (keeping the last checkpoint) at
+        ``train.max_bad_steps``."""
+        self.bad_streak = self.bad_streak + 1 if bad else 0
+        self.skipped_steps += int(bad)
+        limit = self.train_cfg["max_bad_steps"]
+        if self.bad_streak >= limit:
+            kept = latest_checkpoint(self.run_dir / "checkpoints")
+            raise NonFiniteLossError(
+                f"{limit} optimiser steps in a row (up to step {self.step}) had a NaN/Inf loss; stopping. "
+                f"The last good checkpoint is {kept or 'none (no checkpoint was written)'}. Lower optim.lr or "
+                f"train.grad_clip, or check the data, then continue with --resume (or raise train.max_bad_steps)")
+
     def run(self, until: Optional[int] = None) -> dict[str, float]:
         """Train to ``train.steps`` (or stop early after step ``until``, checkpointing
-        there); returns the last logged metrics."""
+        there); returns the last logged metrics. SIGTERM/SIGINT stop after the current
+        step with a checkpoint."""
         total = self.train_cfg["steps"]
         stop = min(total, until) if until is not None else total
         batches = self._batches()
@@ -145,25 +187,44 @@ class Trainer:
                    dynamic_ncols=True, unit="step")
         last: dict[str, float] = {}
         window_start, window_steps = time.perf_counter(), 0
-        while self.step < stop:
-            sums = self.train_step(batches)
-            self.step += 1
-            window_steps += 1
-            if self.step == 1 or self.step % self.train_cfg["log_every"] == 0 or self.step == total:
-                elapsed = time.perf_counter() - window_start
-                last = self._log(sums, window_steps * self.train_cfg["global_batch"] / max(elapsed, 1e-9))
-                bar.set_postfix(loss=f"{last['loss']:.4f}", samples_s=f"{last['samples_per_s']:.1f}")
-                window_start, window_steps = time.perf_counter(), 0
-            self.registry.hook().framework_on_step_end(step=self.step, metrics=last, run_dir=str(self.run_dir))
-            every = self.train_cfg["checkpoint_every"]
-            if (every and self.step % every == 0) or self.step == stop:
-                self.save()
-            bar.update(1)
-        bar.close()
-        self.metrics.close()
+        with GracefulStop() as signals, bar, closing(self.metrics):
+            while self.step < stop:
+                sums = self.train_step(batches)
+                self.step += 1
+                window_steps += 1
+                self._count_bad_step(sums is None)
+                if sums is not None and (self.step == 1 or self.step % self.train_cfg["log_every"] == 0
+                                         or self.step == total):
+                    elapsed = time.perf_counter() - window_start
+                    last = self._log(sums, window_steps * self.train_cfg["global_batch"] / max(elapsed, 1e-9))
+                    bar.set_postfix(loss=f"{last['loss']:.4f}", samples_s=f"{last['samples_per_s']:.1f}")
+                    window_start, window_steps = time.perf_counter(), 0
+                self.registry.hook().framework_on_step_end(step=self.step, metrics=last, run_dir=str(self.run_dir))
+                self._periodic_eval()
+                interrupted = signals.requested(self.device)
+                every = self.train_cfg["checkpoint_every"]
+                if (every and self.step % every == 0 and sums is not None) or self.step == stop or interrupted:
+                    self.save()
+                bar.update(1)
+                if interrupted:
+                    self._report_interrupt(signals.signal_name)
+                    break
         if is_main_process() and self.health.bad:
             print(f"data: {self.health.summary()}")
         return last
+
+    def _periodic_eval(self) -> None:
+        """Run ``eval.tasks`` when ``eval.every`` divides the step (see framework.evaluate)."""
+        if (self.recipe.get("eval") or {}).get("every", 0) > 0:
+            from framework.evaluate import run_periodic_eval
+
+            run_periodic_eval(self)
+
+    def _report_interrupt(self, signal_name: Optional[str]) -> None:
+        if is_main_process():
+            print(f"stopped by {signal_name or 'a signal on another rank'} after step {self.step}; checkpoint "
+                  f"saved. Resume with: framework run {self.run_dir / RECIPE_FILE} --output {self.run_dir} "
+                  f"--resume", file=sys.stderr, flush=True)
 
     def _log(self, sums: dict[str, torch.Tensor], samples_per_s: float) -> dict[str, float]:
         names = sorted(sums)
@@ -173,7 +234,8 @@ class Trainer:
             values /= self.world_size
         record = {"step": self.step, **dict(zip(names, values.tolist())),
                   "lr": self.engine.get_lr()[0], "samples_per_s": samples_per_s,
-                  "samples_seen": self.step * self.train_cfg["global_batch"], "bad_samples": self.health.bad}
+                  "samples_seen": self.step * self.train_cfg["global_batch"], "bad_samples": self.health.bad,
+                  "skipped_steps": self.skipped_steps}
         self.metrics.write(record)
         return record
 
@@ -183,6 +245,7 @@ class Trainer:
             "samples_seen": self.step * self.train_cfg["global_batch"],
             "teacher": self.teacher.state_dict() if self.teacher is not None else None,
             "data_health": self.health.state_dict(),
+            "nonfinite": {"skipped": self.skipped_steps, "streak": self.bad_streak},
             "rng": rng_state(),
         }
         metadata = {RECIPE_FILE: self.recipe, PROVENANCE_FILE: provenance(self.recipe, self.registry, self.world_size)}
