@@ -10,9 +10,9 @@ the momentum teacher's embeddings of the global batch (its encoders on ``teacher
 its copies of this objective's projections ``objectives.<name>.image_proj`` /
 ``text_proj``), followed by a queue of teacher embeddings from earlier steps. Targets
 are ``(1 - alpha) * one_hot + alpha * softmax(teacher similarities)``. The queue is a
-ring buffer of this objective, filled with every rank's teacher embeddings, so it is
-identical on all ranks and saved with the model. Empty queue slots are masked out
-(ALBEF starts from random vectors instead).
+ring buffer of this objective that starts, as ALBEF's, from random unit vectors (seeded,
+so identical on every rank; the number of keys never changes) and is filled with every
+rank's teacher embeddings, so it stays identical on all ranks; it is saved with the model.
 
 The local similarity rows (student image vs all keys) are left in ``ctx.shared["itc"]``
 for ITM's hard-negative sampling; the positives of this rank's samples are the columns
@@ -44,32 +44,27 @@ def gather_with_grad(x: torch.Tensor) -> torch.Tensor:
     return torch.cat(all_gather(x), dim=0)
 
 
-def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-    """Mean over rows of ``-sum(targets * log_softmax(logits))``, ignoring columns where
-    ``valid`` [K] is False (their logits must be -inf and their targets 0)."""
-    log_probs = F.log_softmax(logits, dim=-1).masked_fill(~valid, 0.0)  # [B,K]
-    return -(targets * log_probs).sum(dim=-1).mean()
+def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Mean over rows of ``-sum(targets * log_softmax(logits))`` (targets are distributions)."""
+    return -(targets * F.log_softmax(logits, dim=-1)).sum(dim=-1).mean()
 
 
 class FeatureQueue(nn.Module):
     """A ring buffer of ``size`` paired image/text embeddings (ALBEF/MoCo queue).
 
-    ``push`` writes rows at the pointer and advances it; ``valid`` says which slots hold
-    data. Everything stays on the device (no host sync) and lives in buffers, so the
-    queue is checkpointed with the model.
+    It starts from random unit vectors drawn with a fixed seed (ALBEF), so every rank
+    holds the same queue. ``push`` writes rows at the pointer and advances it. Everything
+    stays on the device (no host sync) and lives in buffers, so the queue is checkpointed
+    with the model.
     """
 
     def __init__(self, size: int, dim: int) -> None:
         super().__init__()
         self.size = size
-        self.register_buffer("image", torch.zeros(size, dim))
-        self.register_buffer("text", torch.zeros(size, dim))
+        g = torch.Generator().manual_seed(0)
+        self.register_buffer("image", F.normalize(torch.randn(size, dim, generator=g), dim=-1))
+        self.register_buffer("text", F.normalize(torch.randn(size, dim, generator=g), dim=-1))
         self.register_buffer("ptr", torch.zeros(1, dtype=torch.long))  # 1-D: DeepSpeed broadcasts buffers
-        self.register_buffer("filled", torch.zeros(1, dtype=torch.long))
-
-    def valid(self) -> torch.Tensor:
-        """[size] bool: slots written at least once."""
-        return torch.arange(self.size, device=self.filled.device) < self.filled
 
     @torch.no_grad()
     def push(self, image: torch.Tensor, text: torch.Tensor) -> None:
@@ -80,7 +75,6 @@ class FeatureQueue(nn.Module):
         self.image.index_copy_(0, slots, image.to(self.image.dtype))
         self.text.index_copy_(0, slots, text.to(self.text.dtype))
         self.ptr.copy_((self.ptr + g) % self.size)
-        self.filled.clamp_(max=self.size - g).add_(g)
 
 
 class ImageTextContrastive(Objective):
@@ -146,27 +140,24 @@ class ImageTextContrastive(Objective):
         with torch.no_grad():
             keys_image, keys_text = gather_with_grad(t_image), gather_with_grad(t_text)  # [G,E], no grad
         g = keys_image.shape[0]
-        valid = torch.ones(g, dtype=torch.bool, device=image.device)  # [G]
         if self.queue is not None:
             keys_image = torch.cat([keys_image, self.queue.image.float()])  # [G+Q,E]
             keys_text = torch.cat([keys_text, self.queue.text.float()])
-            valid = torch.cat([valid, self.queue.valid()])  # [G+Q]
         hard = F.one_hot(labels, keys_image.shape[0]).float()  # [B,G+Q]
         with torch.no_grad():
             scale_t = scale.detach()
-            targets_i2t = self._targets(scale_t * t_image @ keys_text.t(), hard, valid)
-            targets_t2i = self._targets(scale_t * t_text @ keys_image.t(), hard, valid)
-        logits_i2t = (scale * image @ keys_text.t()).masked_fill(~valid, float("-inf"))  # [B,G+Q]
-        logits_t2i = (scale * text @ keys_image.t()).masked_fill(~valid, float("-inf"))
-        loss = (soft_cross_entropy(logits_i2t, targets_i2t, valid) + soft_cross_entropy(logits_t2i, targets_t2i, valid)) / 2
+            targets_i2t = self._targets(scale_t * t_image @ keys_text.t(), hard)
+            targets_t2i = self._targets(scale_t * t_text @ keys_image.t(), hard)
+        logits_i2t = scale * image @ keys_text.t()  # [B,G+Q]
+        logits_t2i = scale * text @ keys_image.t()
+        loss = (soft_cross_entropy(logits_i2t, targets_i2t) + soft_cross_entropy(logits_t2i, targets_t2i)) / 2
         if self.queue is not None:
             self.queue.push(keys_image[:g], keys_text[:g])
         return logits_i2t, logits_t2i, loss
 
-    def _targets(self, teacher_logits: torch.Tensor, hard: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    def _targets(self, teacher_logits: torch.Tensor, hard: torch.Tensor) -> torch.Tensor:
         """ALBEF's pseudo-targets: ``alpha * softmax(teacher) + (1 - alpha) * one_hot``."""
-        soft = F.softmax(teacher_logits.masked_fill(~valid, float("-inf")), dim=-1)
-        return self.alpha * soft + (1 - self.alpha) * hard
+        return self.alpha * F.softmax(teacher_logits, dim=-1) + (1 - self.alpha) * hard
 
 
 COMPONENTS = [ComponentSpec("objective", "itc", ImageTextContrastive, objective_schema({
