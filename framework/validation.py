@@ -15,7 +15,7 @@ from typing import Any, Iterator, Mapping
 
 import jsonschema
 
-from framework.registry import COMPONENT_KEYWORD, Registry, did_you_mean, fill_defaults
+from framework.registry import COMPONENT_KEYWORD, Registry, RegistryError, did_you_mean, fill_defaults
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
 CORE_SCHEMA_PATH = SCHEMA_DIR / "recipe.schema.json"
@@ -131,13 +131,13 @@ def _component_issues(
             continue  # the shape check has reported it
         kind, name = node[COMPONENT_KEYWORD], value["type"]
         if name not in registry.names(kind):
-            known = registry.names(kind)
-            issues.append(ValidationIssue(
-                f"{where}.type",
-                f"no {kind} named '{name}'{did_you_mean(name, known)}; registered: {', '.join(known) or 'none'}",
-            ))
+            issues.append(ValidationIssue(f"{where}.type", registry.missing_message(kind, name)))
             continue
-        params_schema = registry.get(kind, name).schema
+        try:
+            params_schema = registry.get(kind, name).schema
+        except RegistryError as exc:  # provided by a plugin that failed to load
+            issues.append(ValidationIssue(f"{where}.type", str(exc)))
+            continue
         params = {k: v for k, v in value.items() if k != "type"}
         issues += _schema_issues(params_schema, params, where)
         issues += _component_issues(registry, params_schema, fill_defaults(params_schema, params), where, recipe)

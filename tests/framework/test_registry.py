@@ -15,7 +15,7 @@ from framework.commands import components as list_command
 from framework.hookspecs import API_VERSION
 from framework.recipe import load_recipe
 from framework.registry import ComponentSpec, PluginRefused, Registry, RegistryError
-from framework.validation import validate_recipe
+from framework.validation import RecipeValidationError, validate_recipe
 from tests.conftest import RECIPES
 
 SCHEMA = {"type": "object", "additionalProperties": False, "properties": {}}
@@ -103,7 +103,8 @@ def test_duplicate_name_fails_only_where_used_and_lists_both_providers(site):
     with pytest.raises(RegistryError, match=r"registered twice: by fake_a==1.0 and by fake_b==1.0"):
         registry.get("image_masking", "every")
     validate_recipe(load_recipe(RECIPES / "tiny.json"), registry)  # unrelated recipes are unaffected
-    with pytest.raises(RegistryError, match=r"image_masking 'every' cannot be used: .*registered twice"):
+    with pytest.raises(RecipeValidationError, match=r"\$\.views\.masked_image\.image\.type: image_masking 'every' "
+                                                   r"cannot be used: .*registered twice"):
         validate_recipe(tiny_with_masking("every"), registry)
 
 
@@ -188,8 +189,8 @@ def test_incompatible_api_version_names_the_distribution_where_used(site):
     assert failure.components == (("image_masking", "every"),)  # what it would have provided
     assert "every" not in [s.name for s in registry.specs("image_masking")]
     validate_recipe(load_recipe(RECIPES / "tiny.json"), registry)
-    with pytest.raises(RegistryError, match=rf"fake_future==3.1 was written for plugin API version {API_VERSION + 1}.*"
-                                            rf"install a release of fake_future built for API {API_VERSION}"):
+    with pytest.raises(RecipeValidationError, match=rf"fake_future==3.1 was written for plugin API version "
+                                                   rf"{API_VERSION + 1}.*install a release of fake_future built for API {API_VERSION}"):
         validate_recipe(tiny_with_masking("every"), registry)
 
 
