@@ -2,11 +2,13 @@
 
 Under ZeRO-3 the student's parameters are partitioned (empty outside their forward), so
 a teacher that read them naively would silently stop moving; the EMA teacher gathers
-them read-only. The run is ``vlmae-tiny`` without ITM (ITM mines negatives within each
-rank's batch, which legitimately differs between 1 and 2 processes), without dropout
-(its draws differ per rank), with momentum 0.5 and lr 2e-3 from the first step so the
-teacher moves far more than the tolerance. Tolerance: float32 reduction order only, rtol 1e-4 and atol 1e-5 per element;
-the teacher moves by orders of magnitude more between steps 1 and 3.
+them read-only. The run is ``vlmae-tiny`` with ITC (distillation and queue), IFR and MIM
+on every masked patch. Left out, because they legitimately differ between 1 and 2
+processes: ITM (mines negatives within each rank's batch), MLM and RMIM (average over each
+rank's masked tokens / in-box patches, whose counts differ between ranks) and dropout
+(its draws differ per rank). Momentum 0.5 and lr 2e-3 from the first step make the
+teacher move far more than the tolerance: float32 reduction order only, rtol 1e-4 and
+atol 1e-5 per element.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ STEPS = 3
 
 
 def overrides(micro_batch: int, stage: int) -> list[str]:
-    objectives = [o for o in load_recipe(RECIPES / "vlmae-tiny.json")["objectives"] if o["type"] != "itm"]
+    objectives = [{**o, "positions": "masked"} if o["type"] == "mim" else o
+                  for o in load_recipe(RECIPES / "vlmae-tiny.json")["objectives"] if o["type"] not in ("itm", "mlm")]
     return [f"objectives={json.dumps(objectives)}", "model.text_encoder.dropout=0", "model.fusion.dropout=0",
             "model.teacher.momentum=0.5", "optim.lr=2e-3", "schedule.warmup_steps=0", f"train.steps={STEPS}",
             "train.log_every=1", "train.global_batch=32",
