@@ -16,7 +16,7 @@ positions, so it cannot place mask tokens for dropped patches (use ``transformer
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import torch
 from torch import nn
@@ -34,7 +34,7 @@ MEMORY_WIDTHS = {"text_encoder": "text_width", "fused": "fused_text_width"}
 class CrossAttentionDecoder(nn.Module):
     """Image tokens [B,1+N,*] attend to the view's text [B,T,*]; returns image [B,1+N,width]."""
 
-    def __init__(self, *, width: Optional[int], depth: int, heads: int, mlp_ratio: float, dropout: float,
+    def __init__(self, *, width: int | None, depth: int, heads: int, mlp_ratio: float, dropout: float,
                  arch: str, source: str, memory: str, context: BuildContext) -> None:
         super().__init__()
         query_width = context[QUERY_WIDTHS[source]]

@@ -37,7 +37,7 @@ class RobertaBaseVocabulary:
     """What assembly reads from a tokenizer: roberta-base's size and special ids."""
 
     pad_token_id, mask_token_id, cls_token_id = 1, 50264, 0
-    all_special_ids = [0, 1, 2, 3, 50264]
+    all_special_ids = (0, 1, 2, 3, 50264)
 
     def __len__(self) -> int:
         return 50265
