@@ -86,7 +86,12 @@ def _read_checkpoint(path: Path, objective: Optional[str]) -> StoredTokenizer:
 
 
 def _read_export(path: Path) -> StoredTokenizer:
-    with safe_open(str(path), framework="pt") as handle:
+    try:
+        handle = safe_open(str(path), framework="pt")
+    except Exception as exc:  # safetensors raises its own error types for unreadable headers
+        raise TokenizerSourceError(f"'{path}' is not a readable .safetensors file ({exc}); pass a run directory, "
+                                   "a checkpoint directory or a file written by export_tokenizer") from exc
+    with handle:
         meta = handle.metadata() or {}
         if meta.get("format") != EXPORT_FORMAT:
             raise TokenizerSourceError(f"'{path}' is not an exported image tokenizer (metadata format "

@@ -194,4 +194,4 @@ def test_unpaired_recipe_losses_fall(tmp_path, registry):
     rows = train("m3ae-unpaired.json", tmp_path / "run", registry, "train.steps=30",
                  f"data.train.sources.1.path={captions}", f"data.train.sources.2.path={images}")
     assert rows[-1]["image"] < rows[0]["image"] and rows[-1]["text"] < rows[0]["text"]
-    assert any("text/unpaired_loss" in row for row in rows) and any("image/unpaired_loss" in row for row in rows)
+    assert rows[-1]["text/unpaired_loss"] > 0 and rows[-1]["image/unpaired_loss"] > 0
