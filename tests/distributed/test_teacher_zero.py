@@ -8,7 +8,7 @@ processes: ITM (mines negatives within each rank's batch), MLM and RMIM (average
 rank's masked tokens / in-box patches, whose counts differ between ranks) and dropout
 (its draws differ per rank). Momentum 0.5 and lr 2e-3 from the first step make the
 teacher move far more than the tolerance: float32 reduction order only, rtol 1e-4 and
-atol 1e-5 per element.
+atol 1e-5 per element (attention key biases excepted, see ``compared``).
 """
 
 from __future__ import annotations
@@ -54,10 +54,23 @@ def run_teacher(run_dir: Path, nproc: int, stage: int) -> dict[int, dict[str, to
     return teacher_states(run_dir)
 
 
+def compared(key: str, value: torch.Tensor) -> torch.Tensor:
+    """The entries of a teacher tensor to compare: all but attention key biases, whose
+    gradient is exactly zero (softmax ignores a shift shared by all keys of a query), so
+    Adam turns float noise in it into steps of +-lr that differ between runs."""
+    if key.endswith("key.bias"):
+        return value[:0]
+    if key.endswith("qkv.bias"):  # timm packs q, k, v biases: drop the middle third
+        third = value.shape[0] // 3
+        return torch.cat([value[:third], value[2 * third:]])
+    return value
+
+
 def assert_same_teacher(actual: dict[str, torch.Tensor], expected: dict[str, torch.Tensor]) -> None:
     assert actual.keys() == expected.keys()
     for key in expected:
-        torch.testing.assert_close(actual[key], expected[key], rtol=1e-4, atol=1e-5, msg=lambda m: f"{key}: {m}")
+        torch.testing.assert_close(compared(key, actual[key]), compared(key, expected[key]), rtol=1e-4, atol=1e-5,
+                                   msg=lambda m: f"{key}: {m}")
 
 
 @pytest.fixture(scope="module")
