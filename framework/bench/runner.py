@@ -1,0 +1,214 @@
+"""Benchmark a recipe: timed training steps through the real engine path, FLOPs, MFU.
+
+The framework side builds exactly what :class:`framework.train.Trainer` builds (assemble,
+``build_engine``, the same mask generators and device copies) and runs its step body
+(forward through the DeepSpeed engine, ``engine.backward``, ``engine.step``, teacher
+update) with one micro-batch per optimiser step, timing each phase. The optional
+reference side (:mod:`framework.bench.reference`) runs a plain-PyTorch step of the same
+model on the same batches with the same timer.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator, Mapping, Optional
+
+import torch
+from torch.nn.attention import SDPBackend, sdpa_kernel
+from torch.utils.flop_counter import FlopCounterMode
+
+from framework import data as data_lib
+from framework.assemble import assemble
+from framework.bench.reference import with_defaults
+from framework.bench.peaks import mfu, peak_tflops
+from framework.bench.synthetic import StandInTokenizer, synthetic_batch, without_checkpoints
+from framework.bench.timing import PhaseTimer, peak_memory_gb, reset_peak_memory, synchronize
+from framework.distributed import device_for_rank, init_distributed
+from framework.engine import build_engine
+from framework.registry import Registry
+from framework.train import mask_generator, to_device
+from framework.types import Batch
+
+SYNTHETIC_POOL = 4
+"""Distinct synthetic batches cycled through (pinned on the host, copied every step)."""
+
+
+AUTOCAST_BF16 = {"torch_autocast": {"enabled": True, "dtype": "bfloat16"}}
+"""DeepSpeed's ``bf16`` mode casts the weights to bf16 but not the batch, so the first
+convolution meets fp32 images and fails; bf16 autocast over fp32 weights (what the plain
+reference does too) runs every recipe and keeps fp32 master weights and gradients."""
+
+
+@dataclass
+class BenchOptions:
+    """What to measure: ``steps`` timed steps after ``warmup`` untimed ones, at micro-batch
+    ``batch`` (None: the recipe's), on the recipe's data or synthetic batches."""
+
+    steps: int = 10
+    warmup: int = 3
+    batch: Optional[int] = None
+    data: str = "recipe"
+    vocab_size: int = 30522
+    compile: bool = False
+    flops_batch: int = 4
+
+
+def bench_recipe_config(recipe: Mapping[str, Any], options: BenchOptions) -> dict[str, Any]:
+    """The recipe as benchmarked: one micro-batch per optimiser step, no checkpoint files
+    when the data are synthetic, ``train.compile`` set by ``options.compile``, and bf16 as
+    DeepSpeed's bf16 autocast over fp32 weights (see :data:`AUTOCAST_BF16`)."""
+    out = without_checkpoints(recipe) if options.data == "synthetic" else {**recipe}
+    batch = options.batch or recipe["train"]["micro_batch"]
+    out["train"] = {**recipe["train"], "micro_batch": batch, "global_batch": batch,
+                    "compile": options.compile or recipe["train"].get("compile", False)}
+    if recipe["train"]["precision"] == "bf16":
+        out["train"]["precision"] = "fp32"
+        out["deepspeed"] = {**recipe["deepspeed"], "config": {**recipe["deepspeed"]["config"], **AUTOCAST_BF16}}
+    return out
+
+
+def batch_stream(recipe: Mapping[str, Any], registry: Registry, options: BenchOptions,
+                 device: torch.device) -> tuple[Callable[[], Iterator[Batch]], Any]:
+    """A factory of device batch iterators (one per side being timed) and the tokenizer."""
+    batch = recipe["train"]["micro_batch"]
+    if options.data == "synthetic":
+        tokenizer = StandInTokenizer(options.vocab_size)
+        generator = torch.Generator().manual_seed(recipe["train"]["seed"])
+        pool = [synthetic_batch(recipe, batch, options.vocab_size, generator) for _ in range(SYNTHETIC_POOL)]
+        if device.type == "cuda":
+            pool = [{k: v.pin_memory() for k, v in b.items()} for b in pool]
+        return (lambda: (to_device(b, device) for b in itertools.cycle(pool))), tokenizer
+    dataset = data_lib.build_dataset(recipe, registry, split="train")
+    tokenizer = data_lib.build_tokenizer(recipe, registry, dataset)
+
+    def stream() -> Iterator[Batch]:
+        loader, sampler = data_lib.build_train_loader(recipe, dataset, tokenizer, rank=0, world_size=1,
+                                                      micro_batch=batch, seed=recipe["train"]["seed"], start_sample=0)
+        health = data_lib.DataHealth(recipe["data"]["max_bad_fraction"], min_seen=min(256, len(dataset)))
+        for b in data_lib.iterate_forever(loader, sampler, health):
+            yield to_device(b, device)
+
+    return stream, tokenizer
+
+
+def counted_flops(step: Callable[[], torch.Tensor], rows: int) -> dict[str, float]:
+    """Forward and forward+backward FLOPs per sample of ``step`` (which returns a loss).
+
+    Attention runs on SDPA's math backend while counting: the counter has no formula for
+    the CPU's fused kernel and would leave attention out there."""
+    with sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:
+        step()
+    forward = counter.get_total_flops()
+    with sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:
+        step().backward()
+    return {"forward_flops_per_sample": forward / rows, "train_flops_per_sample": counter.get_total_flops() / rows}
+
+
+def head_rows(batch: Batch, rows: int) -> Batch:
+    return {k: v[:rows] for k, v in batch.items()}
+
+
+def compile_modules(model: torch.nn.Module) -> None:
+    """``torch.compile`` each encoder, the fusion and each decoder in place: the step's
+    masking and objective plumbing stay eager (they change shape with the masks)."""
+    parts = [model.image_encoder, model.text_encoder, model.fusion, *model.decoders.values()]
+    for part in parts:
+        if part is not None:
+            part.compile()
+
+
+def timed_loop(step: Callable[[Iterator[Batch], int, PhaseTimer], None], batches: Iterator[Batch],
+               options: BenchOptions, device: torch.device, batch_size: int) -> dict[str, Any]:
+    """Run ``warmup`` untimed then ``steps`` timed steps; throughput, phases, peak memory."""
+    for i in range(options.warmup):
+        step(batches, i, PhaseTimer(device))
+    synchronize(device)
+    reset_peak_memory(device)
+    timer = PhaseTimer(device)
+    start = time.perf_counter()
+    for i in range(options.warmup, options.warmup + options.steps):
+        step(batches, i, timer)
+    synchronize(device)
+    wall = time.perf_counter() - start
+    return {"samples_per_s": options.steps * batch_size / wall, "wall_s": wall,
+            **timer.summary(), **peak_memory_gb(device)}
+
+
+def throughput(result: dict[str, Any], device_name: str) -> dict[str, Any]:
+    """Achieved TFLOPS (train FLOPs x samples/s) and MFU against the device's peak."""
+    peak = peak_tflops(device_name) if device_name != "cpu" else None
+    tflops = result["train_flops_per_sample"] * result["samples_per_s"] / 1e12
+    return {"achieved_tflops": tflops, "peak_tflops": peak,
+            "mfu": mfu(result["train_flops_per_sample"], result["samples_per_s"], peak)}
+
+
+def device_name(device: torch.device) -> str:
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+
+
+def bench_framework(recipe: Mapping[str, Any], registry: Registry, options: BenchOptions,
+                    reference: Optional[Callable[..., Any]] = None) -> dict[str, Any]:
+    """Time the framework's step on ``recipe`` (already through :func:`bench_recipe_config`);
+    with ``reference`` (see :mod:`framework.bench.reference`) time that too, on the same batches."""
+    _, world_size = init_distributed()
+    device = device_for_rank()
+    train = recipe["train"]
+    torch.manual_seed(train["seed"])
+    make_batches, tokenizer = batch_stream(recipe, registry, options, device)
+    model, teacher = assemble(recipe, registry, tokenizer)
+    model.to(device)
+    if teacher is not None:
+        teacher.to(device)
+    probe = head_rows(next(make_batches()), min(options.flops_batch, train["micro_batch"]))
+    generator = torch.Generator().manual_seed(0)
+    flops = counted_flops(lambda: model(probe, generator=generator, teacher=teacher).loss, probe["input_ids"].shape[0])
+    model.zero_grad(set_to_none=True)
+    if train["compile"]:
+        compile_modules(model)
+    engine = build_engine(recipe, model, world_size)
+
+    def step(batches: Iterator[Batch], index: int, timer: PhaseTimer) -> None:
+        timer.start_step()
+        batch = next(batches)
+        timer.mark()
+        out = engine(batch, generator=mask_generator(train["seed"], index, 0), teacher=teacher)
+        timer.mark()
+        engine.backward(out.loss)
+        timer.mark()
+        engine.step()
+        if teacher is not None:
+            teacher.update(engine.module, index)
+        timer.mark()
+
+    name = device_name(device)
+    result = {**flops, **timed_loop(step, make_batches(), options, device, train["micro_batch"])}
+    out: dict[str, Any] = {"framework": {**result, **throughput(result, name)}}
+    if reference is not None:
+        del engine, model, teacher
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+        ref = reference(with_defaults(recipe, registry), vocab_size=len(tokenizer), pad_id=tokenizer.pad_token_id,
+                        mask_id=tokenizer.mask_token_id, device=device)
+        ref_probe = head_rows(next(make_batches()), probe["input_ids"].shape[0])
+        ref_flops = counted_flops(lambda: ref.loss(ref_probe), ref_probe["input_ids"].shape[0])
+        ref.zero_grad()
+
+        def ref_step(batches: Iterator[Batch], index: int, timer: PhaseTimer) -> None:
+            timer.start_step()
+            batch = next(batches)
+            timer.mark()
+            loss = ref.loss(batch)
+            timer.mark()
+            loss.backward()
+            timer.mark()
+            ref.step()
+            timer.mark()
+
+        ref_result = {**ref_flops, **timed_loop(ref_step, make_batches(), options, device, train["micro_batch"])}
+        out["reference"] = {**ref_result, **throughput(ref_result, name)}
+        out["framework_over_reference"] = out["framework"]["samples_per_s"] / ref_result["samples_per_s"]
+    out["device"] = name
+    out["world_size"] = world_size
+    return out
