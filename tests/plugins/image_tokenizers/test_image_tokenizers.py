@@ -163,3 +163,26 @@ def test_reconstruction_picture(tmp_path):
     path = draw_reconstructions(tok, torch.randn(2, 3, 32, 32), [0.5] * 3, [0.25] * 3, tmp_path / "pic" / "recon.png")
     assert Image.open(path).size == (2 * (96 + 4) + 4, 2 * (96 + 4) + 4)
     assert tok.training  # mode restored
+
+
+def test_training_objective_skips_samples_without_images(registry):
+    context = BuildContext(registry, {"image_size": 32})
+    objective = registry.build("objective", {"type": "tokenizer_training", "name": "tok",
+                                             "tokenizer": {"type": "vq", **SMALL}}, context)
+
+    class Ctx:
+        generator = torch.Generator().manual_seed(0)
+
+        def __init__(self, has_image):
+            self.batch = {"image": torch.randn(3, 3, 32, 32), "has_image": torch.tensor(has_image)}
+
+    objective.eval()  # no EMA update between the two calls
+    ctx = Ctx([True, False, True])
+    some = objective(ctx)
+    reference = sum(objective.tokenizer(ctx.batch["image"][[0, 2]]).losses.values())
+    assert some.loss.item() == pytest.approx(reference.item(), rel=1e-6)
+    assert some.metrics["codes_used"] <= 2 * 16  # two images of 4x4 codes
+    none = objective(Ctx([False, False, False]))
+    assert none.loss.item() == 0.0 and set(none.metrics) == set(some.metrics)
+    none.loss.backward()
+    assert all(p.grad is not None for p in objective.parameters() if p.requires_grad)
