@@ -63,8 +63,13 @@ def cli_command(run_dir: Path, *extra: str) -> list[str]:
     return ["run", "recipes/tiny.json", "--output", str(run_dir), "--quiet", *sets, *extra]
 
 
+DIST_VARIABLES = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
+
+
 def spawn(args: list[str]) -> subprocess.Popen:
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    """A child process without this process's process-group address (which it holds).
+    It keeps this process's thread count: results are compared bitwise with runs here."""
+    env = {k: v for k, v in os.environ.items() if k not in DIST_VARIABLES}
     return subprocess.Popen([sys.executable, *args], cwd=REPO, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
 
