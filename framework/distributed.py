@@ -91,3 +91,4 @@ def global_denominator(local_total: torch.Tensor) -> torch.Tensor:
         dist.all_reduce(total)
         world = dist.get_world_size()
     return total.clamp(min=1) / world
+

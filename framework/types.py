@@ -1,13 +1,18 @@
 """Typed records passed between components: masks, encodings and losses.
 
 Components never return bare tuples; these records say what each tensor is, so a new
-plugin can be read against them without reading the code that calls it.
+plugin can be read against them without reading the code that calls it. What a module
+returns (encodings, losses) is a ``NamedTuple``: DeepSpeed ZeRO-3 attaches its
+pre-backward parameter gathering to the tensors of a module's output and looks inside
+tuples and dicts only, so a dataclass output would leave the module's own parameters
+unavailable in backward. Masks are not module outputs and stay dataclasses.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Optional
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Mapping, NamedTuple, Optional
 
 import torch
 
@@ -48,8 +53,7 @@ class TextMaskingOutput:
     ids_restore: Optional[torch.Tensor] = None
 
 
-@dataclass
-class ImageEncoding:
+class ImageEncoding(NamedTuple):
     """Output of an image encoder.
 
     ``tokens`` [B,1+N',D] starts with the [CLS] token. ``layout`` says what the N' patch
@@ -71,8 +75,7 @@ class ImageEncoding:
         return self.tokens[:, 1:]
 
 
-@dataclass
-class TextEncoding:
+class TextEncoding(NamedTuple):
     """Output of a text encoder: ``tokens`` [B,T',D] with [CLS] first and its padding mask.
 
     ``attention_mask`` [B,T'] is 1 for real tokens. For token-dropping masks T' < T and
@@ -88,8 +91,7 @@ class TextEncoding:
         return self.tokens[:, 0]
 
 
-@dataclass
-class FusedEncoding:
+class FusedEncoding(NamedTuple):
     """Output of a fusion module: per-modality token streams and a pooled pair vector.
 
     Either stream may be ``None`` when the fusion does not produce it (e.g. ALBEF-style
@@ -101,9 +103,8 @@ class FusedEncoding:
     pooled: torch.Tensor
 
 
-@dataclass
-class LossOutput:
+class LossOutput(NamedTuple):
     """What an objective returns: a scalar ``loss`` and detached scalars to log."""
 
     loss: torch.Tensor
-    metrics: dict[str, torch.Tensor] = field(default_factory=dict)
+    metrics: Mapping[str, torch.Tensor] = MappingProxyType({})

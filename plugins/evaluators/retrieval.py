@@ -9,7 +9,6 @@ keep their ITC order.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
@@ -45,8 +44,8 @@ def rerank(model: EvalModel, itm: torch.nn.Module, scores: torch.Tensor, image: 
     for start in range(0, query.shape[0], batch_size):
         rows = slice(start, start + batch_size)
         i, t = image_rows[rows], text_rows[rows]
-        pair_image = replace(image, tokens=image.tokens[i])
-        pair_text = replace(text, tokens=text.tokens[t], attention_mask=text.attention_mask[t])
+        pair_image = image._replace(tokens=image.tokens[i])
+        pair_text = text._replace(tokens=text.tokens[t], attention_mask=text.attention_mask[t])
         out[query[rows], candidate[rows]] = RERANKED + match_probability(model, itm, pair_image, pair_text).to(out.device)
     return out
 

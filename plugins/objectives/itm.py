@@ -9,8 +9,6 @@ Gumbel-max trick with noise from the step's generator: reproducible, no host syn
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
@@ -59,8 +57,8 @@ class ImageTextMatching(Objective):
         neg_text = sample_negatives(logits, ctx.generator, self.hard)  # [B]: a caption for each image
         neg_image = sample_negatives(logits.t(), ctx.generator, self.hard)  # [B]: an image for each caption
         image, text = view.image, view.text
-        pair_image = replace(image, tokens=torch.cat([image.tokens, image.tokens, image.tokens[neg_image]]))
-        pair_text = replace(text, tokens=torch.cat([text.tokens, text.tokens[neg_text], text.tokens]),
+        pair_image = image._replace(tokens=torch.cat([image.tokens, image.tokens, image.tokens[neg_image]]))
+        pair_text = text._replace(tokens=torch.cat([text.tokens, text.tokens[neg_text], text.tokens]),
                             attention_mask=torch.cat([text.attention_mask, text.attention_mask[neg_text], text.attention_mask]))
         pooled = ctx.student.fusion(pair_image, pair_text).pooled  # [3B,D]
         scores = self.head(pooled).float()  # [3B,2]
