@@ -103,14 +103,24 @@ def mask_view(spec: ViewSpec, batch: Batch, generator: torch.Generator, patch_si
     return image_mask, text_mask
 
 
-def encode_view(backbone: Backbone, batch: Batch, name: str, image_mask: Optional[MaskingOutput], text_mask: Optional[TextMaskingOutput]) -> EncodedView:
-    """Run the backbone's encoders on a batch masked by ``image_mask`` / ``text_mask``."""
+def encode_view(backbone: Backbone, batch: Batch, name: str, image_mask: Optional[MaskingOutput],
+                text_mask: Optional[TextMaskingOutput], cache: Optional[dict[tuple, Any]] = None) -> EncodedView:
+    """Run the backbone's encoders on a batch masked by ``image_mask`` / ``text_mask``.
+
+    With ``cache``, an unmasked modality is encoded once and shared by every view that
+    leaves it unmasked (e.g. MaskVLM's full view and its text-masked view share the image).
+    """
     if backbone.image_encoder is None or backbone.text_encoder is None:
         raise RuntimeError(f"view '{name}' is read by an objective but the recipe lacks model.image_encoder or model.text_encoder")
-    image = backbone.image_encoder(batch["image"], mask=image_mask)
-    input_ids = text_mask.input_ids if text_mask is not None else batch["input_ids"]
-    text = backbone.text_encoder(input_ids, batch["attention_mask"], mask=text_mask)
-    return EncodedView(name, image, text, image_mask, text_mask, backbone.fusion, batch)
+    cache = {} if cache is None else cache
+    image_key = ("image", name if image_mask is not None else None)
+    if image_key not in cache:
+        cache[image_key] = backbone.image_encoder(batch["image"], mask=image_mask)
+    text_key = ("text", name if text_mask is not None else None)
+    if text_key not in cache:
+        input_ids = text_mask.input_ids if text_mask is not None else batch["input_ids"]
+        cache[text_key] = backbone.text_encoder(input_ids, batch["attention_mask"], mask=text_mask)
+    return EncodedView(name, cache[image_key], cache[text_key], image_mask, text_mask, backbone.fusion, batch)
 
 
 class StepContext:
@@ -134,6 +144,7 @@ class StepContext:
         self._masks: dict[str, tuple[Optional[MaskingOutput], Optional[TextMaskingOutput]]] = {}
         self._mask_inputs: Optional[Batch] = None
         self._encoded: dict[tuple[str, str], EncodedView] = {}
+        self._unimodal: dict[str, dict[tuple, Any]] = {"student": {}, "teacher": {}}
         self._decoded: dict[tuple[str, str], Any] = {}
 
     @property
@@ -157,7 +168,7 @@ class StepContext:
         """View ``name`` encoded by the student (with gradients)."""
         key = ("student", name)
         if key not in self._encoded:
-            self._encoded[key] = encode_view(self.student, self.batch, name, *self.masks(name))
+            self._encoded[key] = encode_view(self.student, self.batch, name, *self.masks(name), self._unimodal["student"])
         return self._encoded[key]
 
     def teacher_view(self, name: str) -> EncodedView:
@@ -167,7 +178,7 @@ class StepContext:
         key = ("teacher", name)
         if key not in self._encoded:
             with torch.no_grad():
-                view = encode_view(self.teacher.backbone(), self.batch, name, *self.masks(name))
+                view = encode_view(self.teacher.backbone(), self.batch, name, *self.masks(name), self._unimodal["teacher"])
             if view.fuse is not None:
                 view.fuse = torch.no_grad()(view.fuse)
             self._encoded[key] = view
