@@ -8,12 +8,12 @@ from types import SimpleNamespace
 import torch
 from PIL import Image
 
-from framework.cli import main
-from framework.evaluate import EvalModel, run_periodic_eval
-from framework.metrics import MetricsWriter, read_metrics
-from framework.registry import Registry
-from framework.pictures.masks import MIN_SIDE, PAD
 from framework import hookimpl
+from framework.cli import main
+from framework.evaluate import run_periodic_eval
+from framework.metrics import MetricsWriter, read_metrics
+from framework.pictures.masks import MIN_SIDE, PAD
+from framework.registry import Registry
 
 
 def read_png(path):

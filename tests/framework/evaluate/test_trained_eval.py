@@ -23,7 +23,7 @@ ZERO_SHOT = {"type": "zero_shot", "max_samples": 256, "batch_size": 128, "datase
 def test_run_weights_are_the_checkpoint_weights(trained_run, trained_model):
     saved = read_model_states(latest_checkpoint(trained_run / "checkpoints"))["module"]
     state = trained_model.model.state_dict()
-    assert trained_model.step == 150
+    assert trained_model.step == trained_model.recipe["train"]["steps"]
     for name, value in saved.items():
         assert torch.equal(state[name], value), name
 
@@ -52,7 +52,7 @@ def test_eval_command_writes_results_json_and_table(trained_run, tmp_path, capsy
     task = json.dumps({**RETRIEVAL, "max_samples": 64})
     assert main(["eval", str(trained_run), "--task", task, "--task", "reconstruction", "--out", str(out)]) == 0
     written = json.loads((out / "results.json").read_text())
-    assert written["step"] == 150 and set(written["results"]) == {"retrieval", "reconstruction"}
+    assert written["step"] == json.loads((trained_run / "recipe.json").read_text())["train"]["steps"] and set(written["results"]) == {"retrieval", "reconstruction"}
     assert written["results"]["retrieval"]["images"] == 64
     table = (out / "results.md").read_text()
     assert "| retrieval | i2t_r1 |" in table and "| reconstruction | mse_masked |" in table
