@@ -90,7 +90,8 @@ def test_table9_recipes_differ_only_in_the_mim_target(registry):
 # --- tiny training runs --------------------------------------------------------------------
 
 TINY_DECODER = ("model.decoders.mim.width=64", "model.decoders.mim.heads=4", "model.decoders.mim.depth=1")
-RUN = ("train.steps=36", "train.log_every=1", "schedule.warmup_steps=4")
+STEPS = 30
+RUN = (f"train.steps={STEPS}", "train.log_every=1", "schedule.warmup_steps=4")
 
 
 def tiny(name: str, *overrides: str, registry: Any) -> dict[str, Any]:
@@ -119,7 +120,7 @@ def assert_losses_fall(records: list[dict[str, float]], names: tuple[str, ...]) 
 def dvae_tokenizer(tmp_path_factory, registry) -> Path:
     """A tiny dVAE (8 px codes) trained briefly, for the visual-tokens MIM target."""
     path = RECIPES / "tokenizer-dvae-tiny.json"
-    recipe = validate_recipe(load_recipe(path, ["train.steps=15", "train.log_every=5"]), registry, source=str(path))
+    recipe = validate_recipe(load_recipe(path, ["train.steps=8", "train.log_every=4"]), registry, source=str(path))
     run_dir = tmp_path_factory.mktemp("dvae")
     Trainer(recipe, run_dir, registry, progress=False).run()
     return run_dir
@@ -128,7 +129,7 @@ def dvae_tokenizer(tmp_path_factory, registry) -> Path:
 def test_tiny_recipe_trains_with_falling_losses_and_a_moving_target(tmp_path, registry):
     recipe = validate_recipe(load_recipe(RECIPES / "mamo-tiny.json", RUN), registry)
     records = train(recipe, tmp_path, registry)
-    assert len(records) == 36
+    assert len(records) == STEPS
     assert_losses_fall(records, ("mim", "mlm", "mrm"))
     assert all(r["mrm/image_target_std"] > 0 and r["mrm/text_target_std"] > 0 for r in records)
 
