@@ -1,7 +1,8 @@
 """Recipe loading: ``extends`` chains, deep merge, ``--set`` overrides, hashing, diffs.
 
 A recipe is plain JSON data and is never executed. ``extends`` names another recipe file
-relative to the extending one; objects merge key by key and lists are replaced whole.
+relative to the extending one; objects merge key by key (a component of another ``type``
+replaces the old one) and lists are replaced whole.
 """
 
 from __future__ import annotations
@@ -20,11 +21,20 @@ class RecipeError(Exception):
     """A recipe file or override could not be read or applied."""
 
 
+def _same_component(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    """Whether two objects may merge: not two components of different types."""
+    return b.get("type", a.get("type")) == a.get("type")
+
+
 def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
-    """Merge ``override`` into ``base``: objects recursively, everything else replaced."""
+    """Merge ``override`` into ``base``: objects recursively, everything else replaced.
+
+    An object naming a different component ``type`` replaces the old one whole, so an
+    ``extends`` recipe can swap a component without inheriting the old one's params.
+    """
     out = copy.deepcopy(dict(base))
     for key, value in override.items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping) and _same_component(out[key], value):
             out[key] = deep_merge(out[key], value)
         else:
             out[key] = copy.deepcopy(value)

@@ -20,6 +20,14 @@ def test_extends_deep_merges_objects_and_replaces_lists(tmp_path):
     assert load_recipe(child) == {"a": {"b": 1, "c": [3]}, "keep": True, "new": 1}
 
 
+def test_extends_swapping_a_component_type_drops_the_old_params(tmp_path):
+    write(tmp_path / "base.json", {"data": {"train": {"type": "manifest", "path": "a.jsonl"}, "size": 1}})
+    child = write(tmp_path / "child.json", {"extends": "base.json", "data": {"train": {"type": "synthetic_shapes"}}})
+    same = write(tmp_path / "same.json", {"extends": "base.json", "data": {"train": {"type": "manifest", "path": "b"}}})
+    assert load_recipe(child) == {"data": {"train": {"type": "synthetic_shapes"}, "size": 1}}
+    assert load_recipe(same) == {"data": {"train": {"type": "manifest", "path": "b"}, "size": 1}}
+
+
 def test_extends_chain_is_relative_to_each_file(tmp_path):
     (tmp_path / "sub").mkdir()
     write(tmp_path / "root.json", {"x": 1, "y": 1})
