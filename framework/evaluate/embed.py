@@ -1,8 +1,8 @@
 """Embedding images and captions into the contrastive space of a recipe's ITC objective.
 
-The ITC objective owns the projections (``image_proj``, ``text_proj``) from the
-encoders' [CLS] features to the shared space; evaluation applies them to *unmasked*
-encodings and L2-normalises, so cosine similarity is a dot product (CLIP, ALBEF §3.1).
+The ITC objective owns the pooling and projections from encodings to the shared space
+(``embed_image`` / ``embed_text``); evaluation applies them to *unmasked* encodings, so
+cosine similarity is a dot product (CLIP, ALBEF §3.1).
 """
 
 from __future__ import annotations
@@ -22,14 +22,9 @@ from framework.types import ImageEncoding, TextEncoding
 def contrastive_heads(model: EvalModel, name: Optional[str] = None) -> nn.Module:
     """The ITC objective (``name``, or the recipe's first ``itc``) with its two projections."""
     objective = model.objective("itc", name)
-    if not (hasattr(objective, "image_proj") and hasattr(objective, "text_proj")):
-        raise EvalModelError(f"objective '{objective.objective_name}' has no image_proj/text_proj projections")
+    if not (hasattr(objective, "embed_image") and hasattr(objective, "embed_text")):
+        raise EvalModelError(f"objective '{objective.objective_name}' has no embed_image/embed_text")
     return objective
-
-
-def project(head: nn.Module, features: torch.Tensor) -> torch.Tensor:
-    """Normalised embedding [B,E] of [CLS] ``features`` [B,D] through a projection."""
-    return F.normalize(head(features).float(), dim=-1)
 
 
 @dataclass
@@ -52,7 +47,7 @@ class EmbeddedSet:
 @torch.no_grad()
 def embed_texts(model: EvalModel, heads: nn.Module, texts: list[str], batch_size: int) -> torch.Tensor:
     """Normalised ITC embeddings [M,E] of raw ``texts``."""
-    out = [project(heads.text_proj, model.encode_texts(texts[i:i + batch_size]).cls)
+    out = [heads.embed_text(model.encode_texts(texts[i:i + batch_size]))
            for i in range(0, len(texts), batch_size)]
     return torch.cat(out)
 
@@ -72,11 +67,11 @@ def embed_dataset(model: EvalModel, heads: nn.Module, dataset: object, *, batch_
     seen = 0
     for batch in eval_batches(model.recipe, dataset, batch_size=batch_size, max_samples=max_samples):
         encoded = model.encode_images(batch.images)
-        images.append(project(heads.image_proj, encoded.cls))
+        images.append(heads.embed_image(encoded))
         captions, owner = caption_pairs(batch.captions)
         if captions:
             text = model.encode_texts(captions)
-            texts.append(project(heads.text_proj, text.cls))
+            texts.append(heads.embed_text(text))
             if keep_tokens:
                 text_parts.append(text)
         owners.append(owner + seen)
