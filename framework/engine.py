@@ -86,15 +86,16 @@ def deepspeed_config(recipe: Mapping[str, Any], world_size: int) -> dict[str, An
             f"train.global_batch={train['global_batch']} is not a multiple of train.micro_batch "
             f"({train['micro_batch']}) x processes ({world_size}); set global_batch to a multiple of {per_step}"
         )
-    precision = train["precision"]
     config = {
         "train_batch_size": train["global_batch"],
         "train_micro_batch_size_per_gpu": train["micro_batch"],
         "gradient_accumulation_steps": train["global_batch"] // per_step,
         "gradient_clipping": train["grad_clip"],
         "zero_optimization": {"stage": ds["zero_stage"]},
-        "bf16": {"enabled": precision == "bf16"},
-        "fp16": {"enabled": precision == "fp16", "initial_scale_power": 16},
+        # bf16 is autocast over fp32 weights: master weights, gradients and the optimizer
+        # stay fp32 and every component sees one input dtype (DeepSpeed's own bf16 mode
+        # casts the weights but not the batch or non-parameter tensors).
+        "torch_autocast": {"enabled": train["precision"] == "bf16", "dtype": "bfloat16"},
         "zero_allow_untested_optimizer": True,
         "steps_per_print": 2**31 - 1,
         "wall_clock_breakdown": False,

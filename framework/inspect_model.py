@@ -21,8 +21,10 @@ from framework.registry import Registry
 from framework.types import Batch
 
 
-def count_params(module: Optional[nn.Module]) -> int:
-    return sum(p.numel() for p in module.parameters()) if module is not None else 0
+def count_params(module: Optional[nn.Module], trainable_only: bool = False) -> int:
+    if module is None:
+        return 0
+    return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
 
 
 def params_by_component(model: Pretrainer, teacher: Optional[nn.Module]) -> dict[str, int]:
@@ -32,7 +34,8 @@ def params_by_component(model: Pretrainer, teacher: Optional[nn.Module]) -> dict
         counts["fusion"] = count_params(model.fusion)
     counts.update({f"decoders.{n}": count_params(m) for n, m in model.decoders.items()})
     counts.update({f"objectives.{n}": count_params(m) for n, m in model.objectives.items()})
-    counts["total (trained)"] = count_params(model)
+    counts["total"] = count_params(model)
+    counts["total (trained)"] = count_params(model, trainable_only=True)
     if teacher is not None:
         counts["teacher (EMA, not trained)"] = count_params(teacher)
     return counts

@@ -46,8 +46,7 @@ def record(recipe_path: str, recipe: Mapping[str, Any], options: Mapping[str, An
         "machine": machine(),
         "libraries": {name: _version(name) for name in LIBRARIES},
         "options": dict(options),
-        "precision": "bf16-autocast" if recipe["deepspeed"]["config"].get("torch_autocast", {}).get("enabled")
-                     else recipe["train"]["precision"],
+        "precision": "bf16-autocast" if recipe["train"]["precision"] == "bf16" else "fp32",
         "zero_stage": recipe["deepspeed"]["zero_stage"],
         **measured,
     }

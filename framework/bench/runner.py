@@ -35,12 +35,6 @@ SYNTHETIC_POOL = 4
 """Distinct synthetic batches cycled through (pinned on the host, copied every step)."""
 
 
-AUTOCAST_BF16 = {"torch_autocast": {"enabled": True, "dtype": "bfloat16"}}
-"""DeepSpeed's ``bf16`` mode casts the weights to bf16 but not the batch, so the first
-convolution meets fp32 images and fails; bf16 autocast over fp32 weights (what the plain
-reference does too) runs every recipe and keeps fp32 master weights and gradients."""
-
-
 @dataclass
 class BenchOptions:
     """What to measure: ``steps`` timed steps after ``warmup`` untimed ones, at micro-batch
@@ -57,15 +51,11 @@ class BenchOptions:
 
 def bench_recipe_config(recipe: Mapping[str, Any], options: BenchOptions) -> dict[str, Any]:
     """The recipe as benchmarked: one micro-batch per optimiser step, no checkpoint files
-    when the data are synthetic, ``train.compile`` set by ``options.compile``, and bf16 as
-    DeepSpeed's bf16 autocast over fp32 weights (see :data:`AUTOCAST_BF16`)."""
+    when the data are synthetic, ``train.compile`` set by ``options.compile``."""
     out = without_checkpoints(recipe) if options.data == "synthetic" else {**recipe}
     batch = options.batch or recipe["train"]["micro_batch"]
     out["train"] = {**recipe["train"], "micro_batch": batch, "global_batch": batch,
                     "compile": options.compile or recipe["train"].get("compile", False)}
-    if recipe["train"]["precision"] == "bf16":
-        out["train"]["precision"] = "fp32"
-        out["deepspeed"] = {**recipe["deepspeed"], "config": {**recipe["deepspeed"]["config"], **AUTOCAST_BF16}}
     return out
 
 

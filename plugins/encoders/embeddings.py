@@ -47,6 +47,10 @@ class PatchEmbedEncoder(nn.Module):
         self.type_embed = learned(1, 1, width)
         self.cls_token = learned(1, 1, width)
 
+    def no_weight_decay(self) -> set[str]:
+        """M3AE decays neither type embeddings nor [CLS] (spec m3ae.md, Training)."""
+        return {"type_embed", "cls_token"}
+
     def forward(self, images: torch.Tensor, mask: Optional[MaskingOutput] = None) -> ImageEncoding:
         """images [B,3,H,W] -> tokens [B,1+N',D]; N' = kept patches when ``mask`` drops them."""
         x = (
@@ -76,6 +80,10 @@ class TokenEmbedEncoder(nn.Module):
             "pos_embed", sincos_1d(torch.arange(max_positions), width)[None], persistent=False
         )
         self.type_embed = learned(1, 1, width)
+
+    def no_weight_decay(self) -> set[str]:
+        """M3AE decays no type embedding (spec m3ae.md, Training)."""
+        return {"type_embed"}
 
     def forward(
         self,

@@ -26,7 +26,10 @@ def run_cli(args: Sequence[str], nproc: int = 1, timeout: int = 600) -> subproce
     else:
         command = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={nproc}",
                    f"--master_port={free_port()}", "-m", "framework.cli", *args]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    # A fresh process group per child: drop what an in-process Trainer of this pytest
+    # process may have exported (a reused MASTER_PORT would clash).
+    inherited = ("MASTER_ADDR", "MASTER_PORT", "RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE")
+    env = {k: v for k, v in os.environ.items() if k not in inherited}
     result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
     if result.returncode != 0:
         raise AssertionError(f"{' '.join(command)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}")
