@@ -45,6 +45,13 @@ class Pretrainer(nn.Module):
         self.objectives = nn.ModuleDict(dict(objectives))
         self.views = dict(views)
 
+    def compile_components(self) -> None:
+        """``torch.compile`` each encoder, the fusion and each decoder in place (``train.compile``);
+        masking and objective plumbing stay eager, as their shapes follow the masks."""
+        for part in (self.image_encoder, self.text_encoder, self.fusion, *self.decoders.values()):
+            if part is not None:
+                part.compile()
+
     def backbone(self) -> Backbone:
         return Backbone(self.image_encoder, self.text_encoder, self.fusion)
 

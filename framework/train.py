@@ -71,6 +71,8 @@ class Trainer:
         if is_main_process():
             self.tokenizer.save_pretrained(str(self.run_dir / TOKENIZER_DIR))
         model, self.teacher = assemble(recipe, registry, self.tokenizer)
+        if self.train_cfg["compile"]:
+            model.compile_components()
         self.engine = build_engine(recipe, model, self.world_size)
         if self.teacher is not None:
             self.teacher.to(self.device)

@@ -100,15 +100,6 @@ def head_rows(batch: Batch, rows: int) -> Batch:
     return {k: v[:rows] for k, v in batch.items()}
 
 
-def compile_modules(model: torch.nn.Module) -> None:
-    """``torch.compile`` each encoder, the fusion and each decoder in place: the step's
-    masking and objective plumbing stay eager (they change shape with the masks)."""
-    parts = [model.image_encoder, model.text_encoder, model.fusion, *model.decoders.values()]
-    for part in parts:
-        if part is not None:
-            part.compile()
-
-
 def timed_loop(step: Callable[[Iterator[Batch], int, PhaseTimer], None], batches: Iterator[Batch],
                options: BenchOptions, device: torch.device, batch_size: int) -> dict[str, Any]:
     """Run ``warmup`` untimed then ``steps`` timed steps; throughput, phases, peak memory."""
@@ -156,7 +147,7 @@ def bench_framework(recipe: Mapping[str, Any], registry: Registry, options: Benc
     flops = counted_flops(lambda: model(probe, generator=generator, teacher=teacher).loss, probe["input_ids"].shape[0])
     model.zero_grad(set_to_none=True)
     if train["compile"]:
-        compile_modules(model)
+        model.compile_components()
     engine = build_engine(recipe, model, world_size)
 
     def step(batches: Iterator[Batch], index: int, timer: PhaseTimer) -> None:
