@@ -8,10 +8,11 @@ forward the recipe causes — so they follow the recipe rather than a formula.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping, Optional
+from typing import Any, Callable, Mapping, Optional
 
 import torch
 from torch import nn
+from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
 from framework import data as data_lib
@@ -62,18 +63,25 @@ def example_batch(recipe: Mapping[str, Any], registry: Registry, batch_size: int
     return {k: v for k, v in batch.items() if torch.is_tensor(v)}, tokenizer
 
 
-def count_flops(model: Pretrainer, teacher: Any, batch: Batch) -> FlopReport:
-    """FLOPs per sample of a forward and of a forward + backward training step."""
-    generator = torch.Generator().manual_seed(0)
-    size = batch["input_ids"].shape[0]
-    with FlopCounterMode(display=False) as counter:
-        out = model(batch, generator=generator, teacher=teacher)
+def counted_flops(step: Callable[[], torch.Tensor], rows: int) -> FlopReport:
+    """FLOPs per sample of ``step`` (which returns a loss) forward, and forward + backward.
+
+    Attention runs on SDPA's math backend while counting: the counter has no formula for
+    the CPU's fused kernel and would leave attention out there."""
+    with sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:
+        step()
     forward = counter.get_total_flops()
-    with FlopCounterMode(display=False) as counter:
-        out = model(batch, generator=generator, teacher=teacher)
-        out.loss.backward()
+    with sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:
+        step().backward()
+    return FlopReport(forward=forward / rows, train=counter.get_total_flops() / rows)
+
+
+def count_flops(model: Pretrainer, teacher: Any, batch: Batch) -> FlopReport:
+    """FLOPs per sample of one training step of ``model`` on ``batch`` (masks seeded)."""
+    report = counted_flops(lambda: model(batch, generator=torch.Generator().manual_seed(0), teacher=teacher).loss,
+                           batch["input_ids"].shape[0])
     model.zero_grad(set_to_none=True)
-    return FlopReport(forward=forward / size, train=counter.get_total_flops() / size)
+    return report
 
 
 def inspect_recipe(recipe: Mapping[str, Any], registry: Registry, batch_size: int = 2) -> tuple[dict[str, int], FlopReport]:

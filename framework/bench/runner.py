@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Mapping, Optional
 
 import torch
-from torch.nn.attention import SDPBackend, sdpa_kernel
-from torch.utils.flop_counter import FlopCounterMode
 
 from framework import data as data_lib
 from framework.assemble import assemble
@@ -27,6 +25,7 @@ from framework.bench.synthetic import StandInTokenizer, synthetic_batch, without
 from framework.bench.timing import PhaseTimer, peak_memory_gb, reset_peak_memory, synchronize
 from framework.distributed import device_for_rank, init_distributed
 from framework.engine import build_engine
+from framework.inspect_model import counted_flops as count_step_flops
 from framework.registry import Registry
 from framework.train import mask_generator, to_device
 from framework.types import Batch
@@ -84,16 +83,9 @@ def batch_stream(recipe: Mapping[str, Any], registry: Registry, options: BenchOp
 
 
 def counted_flops(step: Callable[[], torch.Tensor], rows: int) -> dict[str, float]:
-    """Forward and forward+backward FLOPs per sample of ``step`` (which returns a loss).
-
-    Attention runs on SDPA's math backend while counting: the counter has no formula for
-    the CPU's fused kernel and would leave attention out there."""
-    with sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:
-        step()
-    forward = counter.get_total_flops()
-    with sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:
-        step().backward()
-    return {"forward_flops_per_sample": forward / rows, "train_flops_per_sample": counter.get_total_flops() / rows}
+    """Forward and forward+backward FLOPs per sample of ``step`` (which returns a loss)."""
+    report = count_step_flops(step, rows)
+    return {"forward_flops_per_sample": report.forward, "train_flops_per_sample": report.train}
 
 
 def head_rows(batch: Batch, rows: int) -> Batch:
