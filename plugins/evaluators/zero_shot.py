@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from framework import ComponentSpec
-from framework.evaluate.embed import contrastive_heads, embed_texts, project
+from framework.evaluate.embed import contrastive_heads, embed_texts
 from framework.evaluate.metrics import topk_accuracy
 from framework.evaluate.model import EvalModel, EvalModelError
 from framework.evaluate.runner import DATASET_SLOT, evaluator_schema
@@ -56,7 +56,7 @@ class ZeroShot:
         for batch in eval_batches(model.recipe, dataset, batch_size=self.batch_size, max_samples=self.max_samples):
             if batch.labels is None:
                 raise EvalModelError("zero_shot needs a labelled source: its samples must carry an integer \"label\"")
-            logits.append(project(heads.image_proj, model.encode_images(batch.images).cls) @ weights.t())  # [B,C]
+            logits.append(heads.embed_image(model.encode_images(batch.images)) @ weights.t())  # [B,C]
             labels.append(batch.labels)
         all_labels = torch.cat(labels)
         if int(all_labels.max()) >= len(names):
