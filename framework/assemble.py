@@ -57,7 +57,19 @@ def assemble(recipe: Mapping[str, Any], registry: Registry, tokenizer: Any) -> t
     student = Pretrainer(image_encoder=image_encoder, text_encoder=text_encoder, fusion=fusion,
                          decoders=decoders, objectives=objectives, views=views)
     teacher = ctx.build("teacher", model["teacher"], student=student) if "teacher" in model else None
+    if teacher is not None:
+        _check_teacher_modules(objectives, getattr(teacher, "paths", []))
     return student, teacher
+
+
+def _check_teacher_modules(objectives: Mapping[str, Any], paths: list[str]) -> None:
+    """Every teacher copy an objective reads is listed in model.teacher.modules."""
+    issues = [
+        ValidationIssue("$.model.teacher.modules", f"objective '{name}' reads the teacher's copy of '{path}'; add it to the list")
+        for name, objective in objectives.items() for path in objective.teacher_modules() if path not in paths
+    ]
+    if issues:
+        raise RecipeValidationError(issues)
 
 
 def _build_objectives(recipe: Mapping[str, Any], ctx: BuildContext) -> dict[str, Any]:

@@ -68,5 +68,10 @@ class Objective(nn.Module):
                 names.extend(value)
         return names
 
+    def teacher_modules(self) -> list[str]:
+        """Paths of this objective's own modules whose teacher copies it reads (through
+        ``ctx.teacher_module``); the assembler checks ``model.teacher.modules`` has them."""
+        return []
+
     def forward(self, ctx: Any) -> LossOutput:  # pragma: no cover - abstract
         raise NotImplementedError

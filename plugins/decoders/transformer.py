@@ -40,6 +40,8 @@ class TransformerDecoder(nn.Module):
     def __init__(self, *, width: int, depth: int, heads: int, mlp_ratio: float, source: str,
                  with_text: bool, context: BuildContext) -> None:
         super().__init__()
+        if width % heads or width % 4:
+            raise ValueError(f"decoder width {width} must be a multiple of heads ({heads}) and of 4 (2-D sin-cos positions)")
         self.width, self.source, self.with_text = width, source, with_text
         gh, gw = context["grid"]
         self.image_in = nn.Linear(context[SOURCES[source]], width)

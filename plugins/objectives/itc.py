@@ -116,6 +116,11 @@ class ImageTextContrastive(Objective):
         encoded = ctx.view(self.view)
         return self.embed_image(encoded.image), self.embed_text(encoded.text)
 
+    def teacher_modules(self) -> list[str]:
+        if not self.momentum:
+            return []
+        return [f"objectives.{self.objective_name}.image_proj", f"objectives.{self.objective_name}.text_proj"]
+
     def embed_image(self, image: ImageEncoding, proj: Optional[nn.Module] = None) -> torch.Tensor:
         """Normalised embedding [B,E] of an image encoding (through ``proj``, default ours)."""
         return F.normalize((proj or self.image_proj)(pool_image(image, self.pooling)).float(), dim=-1)

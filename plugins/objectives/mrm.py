@@ -83,6 +83,9 @@ class MaskedRepresentationModeling(Objective):
                                f"target_view '{self.target_view}' is masked; use a view without maskers")
         return getattr(view.fused, modality).detach()
 
+    def teacher_modules(self) -> list[str]:
+        return [f"objectives.{self.objective_name}.projector"] if self.target == "teacher" else []
+
     def _target_projector(self, ctx: StepContext) -> nn.Module:
         if self.target == "online":
             return self.projector

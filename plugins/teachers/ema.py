@@ -103,7 +103,7 @@ COMPONENTS = [ComponentSpec("teacher", "ema", EmaTeacher, {
                            "description": "Momentum reached by a cosine ramp over ramp_steps (BYOL: 1.0); null = constant."},
         "ramp_steps": {"type": "integer", "minimum": 1, "default": 1000,
                        "description": "Optimiser steps of the cosine ramp from momentum to final_momentum."},
-        "modules": {"type": "array", "items": {"type": "string"}, "minItems": 1,
+        "modules": {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1,
                     "default": ["image_encoder", "text_encoder", "fusion"],
                     "description": "Student module paths to copy (e.g. objectives.itc.image_proj)."},
     },
