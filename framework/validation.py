@@ -109,12 +109,12 @@ def _ref_issues(node: dict, value: Any, path: str, recipe: Mapping[str, Any]) ->
     section: Any = recipe
     for part in section_path.split("."):
         section = section.get(part, {}) if isinstance(section, dict) else {}
-    names = list(section)
+    names = list(section) if isinstance(section, dict) else []  # a malformed section is reported by the shape check
     values = value if isinstance(value, list) else [value]
     return [
-        ValidationIssue(path, f"'{v}' is not defined in {section_path}{did_you_mean(str(v), names)}; defined: {', '.join(names) or 'none'}")
+        ValidationIssue(path, f"'{v}' is not defined in {section_path}{did_you_mean(v, names)}; defined: {', '.join(names) or 'none'}")
         for v in values
-        if isinstance(v, str) and v not in section
+        if isinstance(v, str) and v not in names
     ]
 
 

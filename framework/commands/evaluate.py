@@ -51,6 +51,9 @@ def evaluate(args: argparse.Namespace) -> int:
     try:
         registry = default_registry()
         source = target / RECIPE_FILE if target.is_dir() else target
+        if target.is_dir() and not source.exists():
+            raise EvalModelError(f"{target} is not a run directory (no {RECIPE_FILE}); pass a run directory written by "
+                                 "`framework run` or a recipe file")
         recipe = load_recipe(source, args.overrides)
         recipe = {**recipe, "eval": {**recipe.get("eval", {}), "tasks": parse_tasks(args.tasks, recipe)}}
         recipe = validate_recipe(recipe, registry, source=str(source))  # checks the tasks' params too

@@ -139,7 +139,9 @@ def test_tiny_recipe_keeps_the_paper_components():
         assert tiny["model"][part]["type"] == main["model"][part]["type"]
     assert tiny["model"]["image_encoder"]["mask_tokens"] == "input"
     assert [o["type"] for o in tiny["objectives"]] == [o["type"] for o in main["objectives"]]
-    assert {k for k in changed_paths(main, tiny) if k.startswith("$.objectives")} == {"$.objectives[0].embed_dim"}
+    # tiny ITC embeds the mean of tokens: from random init [CLS] outputs start alike and ITC stays at chance
+    assert {k for k in changed_paths(main, tiny) if k.startswith("$.objectives")} == {"$.objectives[0].embed_dim",
+                                                                                       "$.objectives[0].pooling"}
 
 
 @pytest.mark.slow
