@@ -117,8 +117,6 @@ def test_no_weight_decay_on_decoder_tokens_and_embedding_table(registry):
             "text_encoder.embed.weight"} <= no_decay
 
 
-@pytest.mark.xfail(reason="plugins/encoders/embeddings.py lists no no_weight_decay() for its 3-D [CLS] and type "
-                          "embeddings, so they are decayed against the spec", strict=False)
 def test_no_weight_decay_on_encoder_cls_and_type_embeddings(registry):
     student, _ = assemble(recipe("m3ae-tiny.json", registry=registry), registry, BertBaseVocabulary())
     groups = param_groups(student, {"lr_multipliers": {}, "weight_decay": 0.05}, 1e-3)
