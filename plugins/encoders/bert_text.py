@@ -20,7 +20,7 @@ from transformers import BertModel, RobertaModel
 
 from framework import ComponentSpec
 from framework.types import TextEncoding, TextMaskingOutput
-from plugins.layers.bert import ARCHS, bert_config, layer_range, load_local
+from plugins.layers.bert import ARCHS, bert_config, layer_range, load_local, stack_properties
 
 
 class BertTextEncoder(nn.Module):
@@ -70,36 +70,12 @@ SCHEMA: dict[str, Any] = {
             "default": 768,
             "description": "hidden size (ignored with a checkpoint)",
         },
-        "depth": {
-            "type": "integer",
-            "minimum": 1,
-            "default": 12,
-            "description": "layers of the full model before `layers` selects some (ignored with a checkpoint)",
-        },
-        "heads": {
-            "type": "integer",
-            "minimum": 1,
-            "default": 12,
-            "description": "attention heads (ignored with a checkpoint)",
-        },
-        "intermediate": {
-            "type": ["integer", "null"],
-            "minimum": 1,
-            "default": None,
-            "description": "MLP hidden size; null = 4 x width (ignored with a checkpoint)",
-        },
+        **stack_properties(depth=12),
         "max_positions": {
             "type": "integer",
             "minimum": 1,
             "default": 512,
             "description": "longest text in tokens (ignored with a checkpoint)",
-        },
-        "dropout": {
-            "type": "number",
-            "minimum": 0,
-            "maximum": 1,
-            "default": 0.1,
-            "description": "hidden and attention dropout (BERT's 0.1)",
         },
         "layers": {
             "type": ["array", "null"],

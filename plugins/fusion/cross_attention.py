@@ -27,6 +27,7 @@ from plugins.layers.bert import (
     layer_config,
     layer_range,
     load_local,
+    stack_properties,
 )
 
 
@@ -68,31 +69,7 @@ SCHEMA: dict[str, Any] = {
             "default": None,
             "description": "fusion width; null = the text encoder's width (ignored with a checkpoint)",
         },
-        "depth": {
-            "type": "integer",
-            "minimum": 1,
-            "default": 6,
-            "description": "layers of the full stack before `layers` selects some (ignored with a checkpoint)",
-        },
-        "heads": {
-            "type": "integer",
-            "minimum": 1,
-            "default": 12,
-            "description": "attention heads (ignored with a checkpoint)",
-        },
-        "intermediate": {
-            "type": ["integer", "null"],
-            "minimum": 1,
-            "default": None,
-            "description": "MLP hidden size; null = 4 x width (ignored with a checkpoint)",
-        },
-        "dropout": {
-            "type": "number",
-            "minimum": 0,
-            "maximum": 1,
-            "default": 0.1,
-            "description": "hidden and attention dropout",
-        },
+        **stack_properties(depth=6),
         "layers": {
             "type": ["array", "null"],
             "items": {"type": "integer", "minimum": 0},

@@ -13,7 +13,7 @@ cross-attention starts from random weights, as in ALBEF.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import torch
 from torch import nn
@@ -162,3 +162,17 @@ def cross_layers(
                     f"checkpoint layer does not match a BERT layer with cross-attention: {wrong}"
                 )
     return stack
+
+
+def stack_properties(*, depth: int) -> dict[str, Any]:
+    """Schema properties of any component built from a stack of BERT layers (sizes are
+    ignored when a checkpoint gives them)."""
+    return {
+        "depth": {"type": "integer", "minimum": 1, "default": depth,
+                  "description": "layers of the full stack before `layers` selects some (ignored with a checkpoint)"},
+        "heads": {"type": "integer", "minimum": 1, "default": 12, "description": "attention heads (ignored with a checkpoint)"},
+        "intermediate": {"type": ["integer", "null"], "minimum": 1, "default": None,
+                         "description": "MLP hidden size; null = 4 x width (ignored with a checkpoint)"},
+        "dropout": {"type": "number", "minimum": 0, "maximum": 1, "default": 0.1,
+                    "description": "hidden and attention dropout (BERT's 0.1)"},
+    }
