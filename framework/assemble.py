@@ -50,9 +50,11 @@ def assemble(recipe: Mapping[str, Any], registry: Registry, tokenizer: Any) -> t
     views = {
         name: ViewSpec(name,
                        ctx.build("image_masking", spec["image"]) if "image" in spec else None,
-                       ctx.build("text_masking", spec["text"]) if "text" in spec else None)
+                       ctx.build("text_masking", spec["text"]) if "text" in spec else None,
+                       spec.get("image_from"), spec.get("text_from"))
         for name, spec in recipe["views"].items()
     }
+    _check_shared_masks(recipe["views"])
     objectives = _build_objectives(recipe, ctx)
     student = Pretrainer(image_encoder=image_encoder, text_encoder=text_encoder, fusion=fusion,
                          decoders=decoders, objectives=objectives, views=views)
@@ -68,6 +70,23 @@ def _check_teacher_modules(objectives: Mapping[str, Any], paths: list[str]) -> N
         ValidationIssue("$.model.teacher.modules", f"objective '{name}' reads the teacher's copy of '{path}'; add it to the list")
         for name, objective in objectives.items() for path in objective.teacher_modules() if path not in paths
     ]
+    if issues:
+        raise RecipeValidationError(issues)
+
+
+def _check_shared_masks(views: Mapping[str, Any]) -> None:
+    """``image_from`` / ``text_from`` name a view that masks that modality itself."""
+    issues = []
+    for name, spec in views.items():
+        for modality in ("image", "text"):
+            source = spec.get(f"{modality}_from")
+            if source is None:
+                continue
+            where = f"$.views.{name}.{modality}_from"
+            if modality in spec:
+                issues.append(ValidationIssue(where, f"a view takes its {modality} mask from another view or masks it itself, not both"))
+            elif modality not in views.get(source, {}):
+                issues.append(ValidationIssue(where, f"view '{source}' has no {modality} masker of its own to share"))
     if issues:
         raise RecipeValidationError(issues)
 

@@ -29,11 +29,23 @@ class Backbone:
 
 @dataclass
 class ViewSpec:
-    """A named masking of a batch: an image masker, a text masker, or neither."""
+    """A named masking of a batch: an image masker, a text masker, or neither.
+
+    ``image_from`` / ``text_from`` name another view whose mask (and encoding) of that
+    modality this view shares, e.g. MLM reading the same masked image ITC sees.
+    """
 
     name: str
     image: Optional[Callable[..., MaskingOutput]] = None
     text: Optional[Callable[..., TextMaskingOutput]] = None
+    image_from: Optional[str] = None
+    text_from: Optional[str] = None
+
+    def owners(self) -> tuple[Optional[str], Optional[str]]:
+        """The views whose image / text masks this view uses (``None``: unmasked)."""
+        image = self.image_from or (self.name if self.image is not None else None)
+        text = self.text_from or (self.name if self.text is not None else None)
+        return image, text
 
 
 @dataclass
@@ -104,19 +116,21 @@ def mask_view(spec: ViewSpec, batch: Batch, generator: torch.Generator, patch_si
 
 
 def encode_view(backbone: Backbone, batch: Batch, name: str, image_mask: Optional[MaskingOutput],
-                text_mask: Optional[TextMaskingOutput], cache: Optional[dict[tuple, Any]] = None) -> EncodedView:
+                text_mask: Optional[TextMaskingOutput], cache: Optional[dict[tuple, Any]] = None,
+                owners: tuple[Optional[str], Optional[str]] = (None, None)) -> EncodedView:
     """Run the backbone's encoders on a batch masked by ``image_mask`` / ``text_mask``.
 
-    With ``cache``, an unmasked modality is encoded once and shared by every view that
-    leaves it unmasked (e.g. MaskVLM's full view and its text-masked view share the image).
+    With ``cache``, a modality is encoded once per mask and shared by every view using it:
+    all views leaving it unmasked (MaskVLM's full and text-masked views share the image)
+    and views naming the mask's ``owners`` view through ``image_from`` / ``text_from``.
     """
     if backbone.image_encoder is None or backbone.text_encoder is None:
         raise RuntimeError(f"view '{name}' is read by an objective but the recipe lacks model.image_encoder or model.text_encoder")
     cache = {} if cache is None else cache
-    image_key = ("image", name if image_mask is not None else None)
+    image_key = ("image", owners[0] if image_mask is not None else None)
     if image_key not in cache:
         cache[image_key] = backbone.image_encoder(batch["image"], mask=image_mask)
-    text_key = ("text", name if text_mask is not None else None)
+    text_key = ("text", owners[1] if text_mask is not None else None)
     if text_key not in cache:
         input_ids = text_mask.input_ids if text_mask is not None else batch["input_ids"]
         cache[text_key] = backbone.text_encoder(input_ids, batch["attention_mask"], mask=text_mask)
@@ -160,15 +174,21 @@ class StepContext:
             spec = self.views[name]
             if self._mask_inputs is None and (spec.image is not None or spec.text is not None):
                 self._mask_inputs = _global_mask_inputs(self.batch)  # one gather per step, shared by views
-            self._masks[name] = mask_view(spec, self.batch, self.generator, encoder.patch_size, encoder.grid,
-                                          self._mask_inputs)
+            image_mask, text_mask = mask_view(spec, self.batch, self.generator, encoder.patch_size, encoder.grid,
+                                              self._mask_inputs)
+            if spec.image_from is not None:
+                image_mask = self.masks(spec.image_from)[0]
+            if spec.text_from is not None:
+                text_mask = self.masks(spec.text_from)[1]
+            self._masks[name] = (image_mask, text_mask)
         return self._masks[name]
 
     def view(self, name: str) -> EncodedView:
         """View ``name`` encoded by the student (with gradients)."""
         key = ("student", name)
         if key not in self._encoded:
-            self._encoded[key] = encode_view(self.student, self.batch, name, *self.masks(name), self._unimodal["student"])
+            self._encoded[key] = encode_view(self.student, self.batch, name, *self.masks(name), self._unimodal["student"],
+                                             self.views[name].owners())
         return self._encoded[key]
 
     def teacher_view(self, name: str) -> EncodedView:
@@ -178,7 +198,8 @@ class StepContext:
         key = ("teacher", name)
         if key not in self._encoded:
             with torch.no_grad():
-                view = encode_view(self.teacher.backbone(), self.batch, name, *self.masks(name), self._unimodal["teacher"])
+                view = encode_view(self.teacher.backbone(), self.batch, name, *self.masks(name), self._unimodal["teacher"],
+                                   self.views[name].owners())
             if view.fuse is not None:
                 view.fuse = torch.no_grad()(view.fuse)
             self._encoded[key] = view
