@@ -86,7 +86,8 @@ class Trainer:
         self.loader, self.sampler = data_lib.build_train_loader(
             recipe, self.dataset, self.tokenizer, rank=self.rank, world_size=self.world_size,
             micro_batch=self.train_cfg["micro_batch"], seed=self.train_cfg["seed"], start_sample=self.start_sample)
-        self.health = data_lib.DataHealth(recipe["data"]["max_bad_fraction"], min_seen=min(256, len(self.dataset)))
+        size = len(self.dataset) if hasattr(self.dataset, "__len__") else 256  # streaming sources have no length
+        self.health = data_lib.DataHealth(recipe["data"]["max_bad_fraction"], min_seen=min(256, size))
         if self.health_state is not None:
             self.health.load_state_dict(self.health_state)
         self.metrics = MetricsWriter(self.run_dir, enabled=is_main_process(),

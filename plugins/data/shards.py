@@ -56,13 +56,29 @@ class WebDatasetShards(IterableDataset):
             with Image.open(io.BytesIO(raw[ext])) as image:
                 sample["image"] = image.convert("RGB")
         meta = json.loads(raw["json"]) if "json" in raw else {}
-        if "txt" in raw:
-            sample["captions"] = [raw["txt"].decode("utf-8")]
-        elif "captions" in meta or "caption" in meta:
-            value = meta.get("captions", meta.get("caption"))
-            sample["captions"] = [value] if isinstance(value, str) else list(value)
+        captions = WebDatasetShards.captions_of(raw)
+        if captions:
+            sample["captions"] = captions
         sample["boxes"] = meta.get("boxes", [])
         return sample
+
+    @staticmethod
+    def captions_of(raw: dict[str, Any]) -> list[str]:
+        """The captions of a raw record (``txt`` member or ``caption(s)`` in its ``json``)."""
+        if "txt" in raw:
+            return [raw["txt"].decode("utf-8")]
+        meta = json.loads(raw["json"]) if "json" in raw else {}
+        value = meta.get("captions", meta.get("caption", []))
+        return [value] if isinstance(value, str) else list(value)
+
+    def iter_captions(self) -> Iterator[str]:
+        """Every caption of every shard, one pass without decoding images (for tokenizers
+        trained on the data; at corpus scale prefer a `pretrained` tokenizer)."""
+        for raw in wds.tarfile_samples([{"url": url} for url in self.shards], handler=lambda exc: True):
+            try:
+                yield from self.captions_of(raw)
+            except (ValueError, UnicodeDecodeError):
+                continue
 
     def stream(self, *, seed: int, reader: int, readers: int) -> Iterator[dict[str, Any]]:
         """Samples of this reader forever, epoch after epoch; bad ones as ``{"error": str}``."""
