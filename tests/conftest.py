@@ -20,6 +20,13 @@ def registry() -> Registry:
     return default_registry()
 
 
+def registry_of(plugin, name: str) -> Registry:
+    """A fresh registry holding only one built-in plugin module (unit tests of its components)."""
+    registry = Registry()
+    registry.register_plugin(plugin, name=name, distribution="framework==test")
+    return registry
+
+
 def tiny_recipe(*overrides: str, path: Path = RECIPES / "tiny.json") -> dict[str, Any]:
     """The tiny recipe (or ``path``) resolved, overridden and validated."""
     return validate_recipe(load_recipe(path, overrides), default_registry(), source=str(path))

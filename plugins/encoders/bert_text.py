@@ -70,27 +70,13 @@ SCHEMA: dict[str, Any] = {
             "default": 768,
             "description": "hidden size (ignored with a checkpoint)",
         },
-        **stack_properties(depth=12),
+        **stack_properties(depth=12, layers_example="[0, 6] for ALBEF's text encoder",
+                           checkpoint_use="to load (sizes and vocabulary come from it)"),
         "max_positions": {
             "type": "integer",
             "minimum": 1,
             "default": 512,
             "description": "longest text in tokens (ignored with a checkpoint)",
-        },
-        "layers": {
-            "type": ["array", "null"],
-            "items": {"type": "integer", "minimum": 0},
-            "minItems": 2,
-            "maxItems": 2,
-            "default": None,
-            "description": "[start, end) of the layers to keep, e.g. [0, 6] for ALBEF's text "
-            "encoder; null keeps all",
-        },
-        "checkpoint": {
-            "type": ["string", "null"],
-            "default": None,
-            "description": "local save_pretrained directory to load (sizes and vocabulary come from it); "
-            "null = random init",
         },
     },
 }

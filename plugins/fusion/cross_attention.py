@@ -69,22 +69,8 @@ SCHEMA: dict[str, Any] = {
             "default": None,
             "description": "fusion width; null = the text encoder's width (ignored with a checkpoint)",
         },
-        **stack_properties(depth=6),
-        "layers": {
-            "type": ["array", "null"],
-            "items": {"type": "integer", "minimum": 0},
-            "minItems": 2,
-            "maxItems": 2,
-            "default": None,
-            "description": "[start, end) of the stack's layers to use, e.g. [6, 12] of a "
-            "BERT-base checkpoint for ALBEF; null uses all",
-        },
-        "checkpoint": {
-            "type": ["string", "null"],
-            "default": None,
-            "description": "local save_pretrained BERT/RoBERTa directory whose layers initialise the fusion "
-            "(cross-attention stays random); null = random init",
-        },
+        **stack_properties(depth=6, layers_example="[6, 12] of a BERT-base checkpoint for ALBEF",
+                          checkpoint_use="whose layers initialise the fusion (cross-attention stays random)"),
     },
 }
 

@@ -164,10 +164,15 @@ def cross_layers(
     return stack
 
 
-def stack_properties(*, depth: int) -> dict[str, Any]:
+def stack_properties(*, depth: int, layers_example: str, checkpoint_use: str) -> dict[str, Any]:
     """Schema properties of any component built from a stack of BERT layers (sizes are
     ignored when a checkpoint gives them)."""
     return {
+        "layers": {"type": ["array", "null"], "items": {"type": "integer", "minimum": 0}, "minItems": 2, "maxItems": 2,
+                   "default": None, "description": f"[start, end) of the stack's layers to use, e.g. {layers_example}; "
+                                                   "null uses all"},
+        "checkpoint": {"type": ["string", "null"], "default": None,
+                       "description": f"local save_pretrained BERT/RoBERTa directory {checkpoint_use}; null = random init"},
         "depth": {"type": "integer", "minimum": 1, "default": depth,
                   "description": "layers of the full stack before `layers` selects some (ignored with a checkpoint)"},
         "heads": {"type": "integer", "minimum": 1, "default": 12, "description": "attention heads (ignored with a checkpoint)"},

@@ -6,14 +6,13 @@ import pytest
 from encoder_helpers import PAD, VOCAB
 
 from framework.registry import BuildContext, Registry
+from tests.conftest import registry_of
 from plugins import encoders
 
 
 @pytest.fixture
 def registry() -> Registry:
-    reg = Registry()
-    reg.register_plugin(encoders, name="encoders", distribution="framework==test")
-    return reg
+    return registry_of(encoders, "encoders")
 
 
 @pytest.fixture

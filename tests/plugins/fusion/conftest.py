@@ -6,14 +6,13 @@ import pytest
 from fusion_helpers import make_context
 
 from framework.registry import BuildContext, Registry
+from tests.conftest import registry_of
 from plugins import fusion
 
 
 @pytest.fixture
 def registry() -> Registry:
-    reg = Registry()
-    reg.register_plugin(fusion, name="fusion", distribution="framework==test")
-    return reg
+    return registry_of(fusion, "fusion")
 
 
 @pytest.fixture

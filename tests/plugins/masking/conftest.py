@@ -5,16 +5,14 @@ from __future__ import annotations
 import pytest
 
 from framework.registry import BuildContext, Registry
+from tests.conftest import registry_of
 from masking_batches import MASK, SPECIAL_IDS, VOCAB
 from plugins import masking
 
 
 @pytest.fixture
 def registry() -> Registry:
-    """A fresh registry holding only the masking plugin."""
-    reg = Registry()
-    reg.register_plugin(masking, name="masking", distribution="framework==test")
-    return reg
+    return registry_of(masking, "masking")
 
 
 @pytest.fixture
