@@ -14,16 +14,11 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
+from framework.evaluate.pictures import denormalize
+
 PAD = 4
 MIN_SIDE = 96
 """Images smaller than this are enlarged (nearest neighbour) so the codes' cells stay visible."""
-
-
-def denormalize(images: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
-    """[B,3,H,W] normalised -> [B,3,H,W] in [0, 1]."""
-    m = torch.tensor(mean, dtype=images.dtype, device=images.device).view(1, 3, 1, 1)
-    s = torch.tensor(std, dtype=images.dtype, device=images.device).view(1, 3, 1, 1)
-    return (images * s + m).clamp(0, 1)
 
 
 @torch.no_grad()
