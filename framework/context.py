@@ -121,7 +121,7 @@ def encode_view(backbone: Backbone, batch: Batch, name: str, image_mask: Optiona
     """Run the backbone's encoders on a batch masked by ``image_mask`` / ``text_mask``.
 
     With ``cache``, a modality is encoded once per mask and shared by every view using it:
-    all views leaving it unmasked (MaskVLM's full and text-masked views share the image)
+    all views leaving it unmasked (a full view and a text-masked view share the image)
     and views naming the mask's ``owners`` view through ``image_from`` / ``text_from``.
     """
     if backbone.image_encoder is None or backbone.text_encoder is None:

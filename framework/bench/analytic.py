@@ -6,7 +6,7 @@ costs ``2 n d_in d_out``, attention of ``n`` queries over ``m`` keys at width ``
 additions are not counted (``torch.utils.flop_counter`` skips them too). Forward only:
 a training step's backward costs twice the forward (two matrix products per product).
 
-Visible-only encoders (MAE, He et al. 2022; VLMAE) run their blocks over the kept tokens
+Visible-only encoders (MAE, He et al. 2022) run their blocks over the kept tokens
 alone, so pass ``visible`` patches rather than the whole grid.
 """
 
@@ -64,7 +64,7 @@ def bert_flops(*, seq_len: int, width: int, depth: int, intermediate: Optional[i
 def bert_cross_flops(*, seq_len: int, context_len: int, width: int, depth: int,
                      intermediate: Optional[int] = None, context_width: Optional[int] = None) -> int:
     """Forward FLOPs of ``depth`` BERT layers with cross-attention to ``context_len`` tokens
-    (ALBEF's fusion layers; MaskVLM's cross-modality encoders)."""
+    (ALBEF's fusion layers, two-stream cross-modality encoders)."""
     hidden = intermediate or 4 * width
     per_layer = (self_attention_block_flops(seq_len, width, hidden)
                  + cross_attention_flops(seq_len, context_len, width, context_width))
