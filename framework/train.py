@@ -12,6 +12,7 @@ SIGTERM/SIGINT finish the step, checkpoint and return (``framework.signals``).
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import time
 from contextlib import closing
@@ -104,6 +105,10 @@ class Trainer:
             raise RunDirectoryError(f"{self.run_dir} holds no run to resume (no {RECIPE_FILE}); drop --resume")
         barrier()  # every rank has checked before the main process writes
         if is_main_process():
+            if overwrite and not resume:  # the user asked to replace the old run: drop its outputs
+                for old in ("metrics.jsonl", "checkpoints", TOKENIZER_DIR, "eval"):
+                    path = self.run_dir / old
+                    shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
             self.run_dir.mkdir(parents=True, exist_ok=True)
             recipe_path.write_text(json.dumps(self.recipe, indent=2) + "\n")
             info = provenance(self.recipe, self.registry, self.world_size)

@@ -49,6 +49,13 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path, registry):
         assert torch.equal(value, weights[1][name]), name
 
 
+def test_overwrite_replaces_the_old_runs_outputs(tmp_path, registry):
+    recipe = tiny_recipe("train.steps=2", "train.log_every=1", "train.micro_batch=8", "train.global_batch=8")
+    Trainer(recipe, tmp_path, registry, progress=False).run()
+    Trainer(recipe, tmp_path, registry, overwrite=True, progress=False).run()
+    assert [r["step"] for r in read_metrics(tmp_path)] == [1, 2]
+
+
 def test_existing_run_directory_is_not_overwritten(tmp_path, registry):
     (tmp_path / "recipe.json").write_text("{}")
     with pytest.raises(RunDirectoryError, match="--resume to continue it, --overwrite to replace it"):
