@@ -47,6 +47,7 @@ def assemble(recipe: Mapping[str, Any], registry: Registry, tokenizer: Any) -> t
                           fused_text_width=getattr(fusion, "text_width", text_encoder.width))
     decoders = {name: ctx.build("decoder", cfg) for name, cfg in model.get("decoders", {}).items()}
     ctx.values["decoder_widths"] = {name: d.width for name, d in decoders.items()}
+    ctx.values["decoder_streams"] = {name: tuple(d.streams) for name, d in decoders.items()}
     views = {
         name: ViewSpec(name,
                        ctx.build("image_masking", spec["image"]) if "image" in spec else None,

@@ -39,6 +39,7 @@ class CrossAttentionDecoder(nn.Module):
         super().__init__()
         query_width = context[QUERY_WIDTHS[source]]
         self.width = width or query_width
+        self.streams = ("image",)
         self.source, self.memory = source, memory
         self.query_in = projection(query_width, self.width)  # [.,Dq] -> [.,W]
         self.memory_in = projection(context[MEMORY_WIDTHS[memory]], self.width)  # [.,Dt] -> [.,W]

@@ -43,6 +43,7 @@ class TransformerDecoder(nn.Module):
         if width % heads or width % 4:
             raise ValueError(f"decoder width {width} must be a multiple of heads ({heads}) and of 4 (2-D sin-cos positions)")
         self.width, self.source, self.with_text = width, source, with_text
+        self.streams = ("image", "text") if with_text else ("image",)
         gh, gw = context["grid"]
         self.image_in = nn.Linear(context[SOURCES[source]], width)
         self.image_mask_token = nn.Parameter(torch.zeros(width))

@@ -18,6 +18,9 @@ SOURCE: dict[str, Any] = {
 def source_width(context: Any, modality: str, decoder: Optional[str], source: str) -> int:
     """Width of the features :func:`view_tokens` returns, from the build context."""
     if decoder is not None:
+        if modality not in context["decoder_streams"][decoder]:
+            raise ValueError(f"decoder '{decoder}' produces no {modality} tokens for this objective to read; "
+                             "enable them in its params (e.g. with_text: true) or read another source")
         return context["decoder_widths"][decoder]
     if source == "fused":
         return context[f"fused_{modality}_width"]

@@ -40,7 +40,7 @@ class Ctx:
 
 
 def build(registry, config):
-    context = BuildContext(registry, {"decoder_widths": {"d": D}, "patch_size": 8, "grid": (2, 2), "vocab_size": VOCAB})
+    context = BuildContext(registry, {"decoder_widths": {"d": D}, "decoder_streams": {"d": ("image", "text")}, "patch_size": 8, "grid": (2, 2), "vocab_size": VOCAB})
     torch.manual_seed(0)
     return registry.build("objective", {"name": config["type"], "view": "v", "decoder": "d", "head": {"type": "linear"}, **config}, context)
 
