@@ -36,7 +36,8 @@ def assemble(recipe: Mapping[str, Any], registry: Registry, tokenizer: Any) -> t
     if "image_encoder" in model:
         image_encoder = ctx.build("image_encoder", model["image_encoder"])
         ctx.values.update(image_width=image_encoder.width, patch_size=image_encoder.patch_size,
-                          grid=tuple(image_encoder.grid), num_patches=image_encoder.num_patches)
+                          grid=tuple(image_encoder.grid), num_patches=image_encoder.num_patches,
+                          image_masked_layout=getattr(image_encoder, "masked_layout", "full"))
     if "text_encoder" in model:
         text_encoder = ctx.build("text_encoder", model["text_encoder"])
         ctx.values["text_width"] = text_encoder.width

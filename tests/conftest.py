@@ -5,13 +5,22 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import os
+
 import pytest
+from hypothesis import settings
 
 from framework.recipe import load_recipe
 from framework.registry import Registry, default_registry
 from framework.validation import validate_recipe
 
 REPO = Path(__file__).resolve().parent.parent
+
+# CI replays the same examples every run (a submission lands on a reproducible verdict);
+# local runs explore new ones.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 RECIPES = REPO / "recipes"
 
 

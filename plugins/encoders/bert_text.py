@@ -116,6 +116,10 @@ def build_bert(
                 f"the tokenizer has {vocab} ids but checkpoint '{checkpoint}' embeds only "
                 f"{model.config.vocab_size}; use the checkpoint's tokenizer"
             )
+    text_len = context.get("max_text_len")
+    if text_len is not None and model.config.max_position_embeddings < text_len + (2 if arch == "roberta" else 0):
+        raise ValueError(f"the text encoder has {model.config.max_position_embeddings} positions but captions are "
+                         f"{text_len} tokens (data.max_text_len); raise max_positions or lower data.max_text_len")
     start, end = layer_range(layers, model.config.num_hidden_layers)
     return BertTextEncoder(model, start, end)
 

@@ -40,6 +40,7 @@ class PatchEmbedEncoder(nn.Module):
         self.width, self.patch_size = width, patch_size
         self.grid = (image_size // patch_size,) * 2
         self.num_patches = self.grid[0] * self.grid[1]
+        self.masked_layout = "visible"  # masked patches are dropped
         self.proj = nn.Linear(3 * patch_size * patch_size, width)
         self.register_buffer(
             "pos_embed", sincos_2d(self.grid, width)[None], persistent=False

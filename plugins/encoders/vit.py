@@ -74,6 +74,8 @@ class ViTEncoder(nn.Module):
         mask_tokens: str,
     ) -> None:
         super().__init__()
+        if width % heads:
+            raise ValueError(f"vit width {width} is not a multiple of heads {heads}")
         if image_size % patch_size:
             raise ValueError(
                 f"image_size {image_size} is not a multiple of patch_size {patch_size}"
@@ -89,6 +91,7 @@ class ViTEncoder(nn.Module):
             global_pool="token",
         )
         self.mode = mask_tokens
+        self.masked_layout = "visible" if mask_tokens == "drop" else "full"  # tokens of a masked view
         self.width, self.patch_size = width, patch_size
         self.grid = tuple(self.vit.patch_embed.grid_size)
         self.num_patches = self.grid[0] * self.grid[1]

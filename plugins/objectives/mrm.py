@@ -45,6 +45,10 @@ class MaskedRepresentationModeling(Objective):
         self.target_view, self.target = target_view, target
         self.views = [self.masked_views[m] for m in self.modalities] + [target_view]
         self.requires_teacher = target == "teacher"
+        if "image" in self.modalities and context.get("image_masked_layout") == "visible":
+            raise ValueError("MRM on images needs a fused token at every masked patch, but the image encoder drops "
+                             "masked patches; use an encoder that keeps them (vit mask_tokens 'input' or 'after_encoder') "
+                             "or set modalities to 'text'")
         widths = {m: context[f"fused_{m}_width"] for m in self.modalities}
         if len(set(widths.values())) > 1:
             raise ValueError(f"MRM shares one projector g between image and text, but the fusion's image stream is "

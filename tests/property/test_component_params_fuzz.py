@@ -35,8 +35,6 @@ from tests.conftest import RECIPES
 
 CLEAR_ERRORS = (RecipeValidationError, RecipeError, RegistryError, ValueError, FileNotFoundError)
 KNOWN_SCHEMA_BUGS = {  # (kind, name): the fix needed, in files this test does not own
-    ("image_encoder", "vit"): "mask_tokens 'drop' with an mrm objective raises RuntimeError in forward "
-                              "(plugins/objectives/mrm.py) instead of a ValueError at build time",
 }
 INT_CAP = 64
 FLOAT_CAP = 8.0
