@@ -57,17 +57,6 @@ class Objective(nn.Module):
         self.objective_name = name
         self.weight = weight
 
-    def view_names(self) -> list[str]:
-        """The views this objective reads (the assembler checks they exist)."""
-        names = []
-        for attr in ("view", "views", "teacher_view"):
-            value = getattr(self, attr, None)
-            if isinstance(value, str):
-                names.append(value)
-            elif isinstance(value, (list, tuple)):
-                names.extend(value)
-        return names
-
     def teacher_modules(self) -> list[str]:
         """Paths of this objective's own modules whose teacher copies it reads (through
         ``ctx.teacher_module``); the assembler checks ``model.teacher.modules`` has them."""

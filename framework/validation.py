@@ -85,7 +85,7 @@ def _schema_issues(schema: Mapping[str, Any], instance: Any, prefix: str) -> lis
     return issues
 
 
-def _walk(schema: Any, instance: Any, path: str, root: Mapping[str, Any]) -> Iterator[tuple[dict, Any, str]]:
+def _walk(schema: Any, instance: Any, path: str) -> Iterator[tuple[dict, Any, str]]:
     """Yield (schema node, instance, path) for every node that carries a framework keyword."""
     if not isinstance(schema, dict):
         return
@@ -96,12 +96,12 @@ def _walk(schema: Any, instance: Any, path: str, root: Mapping[str, Any]) -> Ite
         props = schema.get("properties", {})
         for key, value in instance.items():
             if key in props:
-                yield from _walk(props[key], value, f"{path}.{key}", root)
+                yield from _walk(props[key], value, f"{path}.{key}")
             elif isinstance(schema.get("additionalProperties"), dict):
-                yield from _walk(schema["additionalProperties"], value, f"{path}.{key}", root)
+                yield from _walk(schema["additionalProperties"], value, f"{path}.{key}")
     elif isinstance(instance, list) and isinstance(schema.get("items"), dict):
         for i, value in enumerate(instance):
-            yield from _walk(schema["items"], value, f"{path}[{i}]", root)
+            yield from _walk(schema["items"], value, f"{path}[{i}]")
 
 
 def _ref_issues(node: dict, value: Any, path: str, recipe: Mapping[str, Any]) -> list[ValidationIssue]:
@@ -123,7 +123,7 @@ def _component_issues(
 ) -> list[ValidationIssue]:
     """Check every framework-keyword node under ``schema`` against the registry."""
     issues: list[ValidationIssue] = []
-    for node, value, where in _walk(schema, instance, path, recipe):
+    for node, value, where in _walk(schema, instance, path):
         if REF_KEYWORD in node:
             issues += _ref_issues(node, value, where, recipe)
             continue
@@ -161,7 +161,7 @@ def components_used(recipe: Mapping[str, Any], registry: Registry) -> list[tuple
     found: list[tuple[str, str]] = []
 
     def visit(schema: Mapping[str, Any], instance: Any) -> None:
-        for node, value, _ in _walk(schema, instance, "$", recipe):
+        for node, value, _ in _walk(schema, instance, "$"):
             if COMPONENT_KEYWORD in node and isinstance(value, dict):
                 kind, name = node[COMPONENT_KEYWORD], value["type"]
                 found.append((kind, name))

@@ -21,7 +21,7 @@ from framework.registry import BuildContext, ComponentSpec
 from framework.types import LossOutput
 from plugins.decoders.heads import HEAD_SLOT
 from plugins.objectives.features import SOURCE, source_width, view_tokens
-from plugins.objectives.regions import boxes_to_patch_mask
+from plugins.masking.region import patches_in_boxes
 from plugins.objectives.unpaired import UNPAIRED_WEIGHT, paired_unpaired_mean, presence
 
 REGRESSION = {"mse": F.mse_loss, "l1": F.l1_loss, "smooth_l1": F.smooth_l1_loss}
@@ -45,6 +45,15 @@ class MaskedImageModeling(Objective):
         self.patch_size = context["patch_size"]
         self.grid = context["grid"]
 
+    def _text_relevant(self, batch: dict) -> torch.Tensor:
+        """[B,N] bool: patches overlapping the sample's boxes (the region masker's rule);
+        every patch for samples without boxes (VLMAE: the whole image)."""
+        if "boxes" not in batch:
+            return torch.ones(batch["image"].shape[0], self.grid[0] * self.grid[1], dtype=torch.bool,
+                              device=batch["image"].device)
+        inside = patches_in_boxes(batch["boxes"], batch["box_mask"], self.grid, self.patch_size)  # [B,N]
+        return inside | ~inside.any(dim=1, keepdim=True)
+
     def _weights(self, ctx: StepContext) -> torch.Tensor:
         """[B,N] float: which patches count in the loss (none of samples without an image)."""
         mask = ctx.view(self.view).image_mask
@@ -56,7 +65,7 @@ class MaskedImageModeling(Objective):
         else:
             weights = mask.mask.float()
         if self.positions == "masked_in_boxes":
-            weights = weights * boxes_to_patch_mask(ctx.batch, self.grid, self.patch_size).float()
+            weights = weights * self._text_relevant(ctx.batch).float()
         return weights * presence(ctx.batch, "image", ctx.batch_size, device)[:, None]
 
     def forward(self, ctx: StepContext) -> LossOutput:
@@ -85,6 +94,6 @@ COMPONENTS = [ComponentSpec("objective", "mim", MaskedImageModeling, objective_s
     "head": HEAD_SLOT,
     "loss": {"enum": [*REGRESSION, "ce"], "default": "mse", "description": "Regression loss, or ce for class targets."},
     "positions": {"enum": ["masked", "all", "masked_in_boxes"], "default": "masked",
-                  "description": "Patches scored: masked ones, all, or masked ones inside the sample's boxes (whole image when it has none)."},
+                  "description": "Patches scored: masked ones, all, or masked ones overlapping the sample's boxes (whole image when it has none)."},
     "unpaired_weight": UNPAIRED_WEIGHT,
 }, required=("view", "target")), "Masked image modeling against a pluggable target.")]

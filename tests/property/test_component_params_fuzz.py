@@ -65,7 +65,7 @@ def component_sites() -> dict[tuple[str, str], tuple[str, tuple]]:
     sites: dict[tuple[str, str], tuple[str, tuple]] = {}
 
     def visit(schema: Any, instance: Any, prefix: str, recipe_file: str, recipe: dict) -> None:
-        for node, value, where in _walk(schema, instance, prefix, recipe):
+        for node, value, where in _walk(schema, instance, prefix):
             if COMPONENT_KEYWORD in node and isinstance(value, dict):
                 key = (node[COMPONENT_KEYWORD], value["type"])
                 sites.setdefault(key, (recipe_file, parse_path(where)))
