@@ -111,8 +111,25 @@ def peak_lr(recipe: Mapping[str, Any]) -> float:
     return optim["lr"] * scale
 
 
+def clip_before_each_step(optimizer: torch.optim.Optimizer, max_norm: float) -> None:
+    """Clip the global gradient norm of ``optimizer``'s parameters to ``max_norm`` just
+    before each of its steps, with torch's foreach kernels and no host sync (DeepSpeed's
+    own ZeRO-0 clipping takes one norm per parameter and copies ``max_norm`` to the device)."""
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+
+    def clip(*_: Any) -> None:
+        torch.nn.utils.clip_grad_norm_([p for p in params if p.grad is not None], max_norm, foreach=True)
+
+    optimizer.register_step_pre_hook(clip)
+
+
 def build_engine(recipe: Mapping[str, Any], model: nn.Module, world_size: int) -> Any:
-    """Wrap ``model`` in a DeepSpeed engine with our optimizer and schedule."""
+    """Wrap ``model`` in a DeepSpeed engine with our optimizer and schedule.
+
+    Without ZeRO the optimizer clips gradients itself (:func:`clip_before_each_step`) and
+    a single process skips DeepSpeed's gradient all-reduce, which would only flatten and
+    copy every gradient; ZeRO 1-3 clip and reduce their own gradient partitions.
+    """
     import deepspeed
 
     optim = recipe["optim"]
@@ -120,10 +137,15 @@ def build_engine(recipe: Mapping[str, Any], model: nn.Module, world_size: int) -
     groups = param_groups(model, optim, lr)
     for group in groups:
         group.pop("names")
-    optimizer = torch.optim.AdamW(groups, lr=lr, betas=tuple(optim["betas"]), eps=optim["eps"],
-                                  fused=torch.cuda.is_available() or None)
+    optimizer = torch.optim.AdamW(groups, lr=lr, betas=tuple(optim["betas"]), eps=optim["eps"], fused=True)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, schedule_factor(recipe["schedule"], recipe["train"]["steps"], lr))
-    engine, _, _, _ = deepspeed.initialize(model=model, optimizer=optimizer, lr_scheduler=scheduler,
-                                           config=deepspeed_config(recipe, world_size))
+    config = deepspeed_config(recipe, world_size)
+    plain = config["zero_optimization"]["stage"] == 0
+    if plain and config["gradient_clipping"]:
+        clip_before_each_step(optimizer, config["gradient_clipping"])
+        config["gradient_clipping"] = 0.0
+    engine, _, _, _ = deepspeed.initialize(model=model, optimizer=optimizer, lr_scheduler=scheduler, config=config)
+    if plain and world_size == 1:
+        engine.enable_backward_allreduce = False
     return engine

@@ -54,7 +54,8 @@ class GracefulStop:
     def requested(self, device: torch.device) -> bool:
         """Whether any rank received a signal; every rank gets the same answer, so all
         stop after the same step (a launcher may deliver signals at different times)."""
+        if not (dist.is_initialized() and dist.get_world_size() > 1):
+            return self.signal_name is not None  # nothing to agree on: no device round trip
         flag = torch.tensor([float(self.signal_name is not None)], device=device)
-        if dist.is_initialized() and dist.get_world_size() > 1:
-            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
         return bool(flag.item())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Optional
+
 import torch
 
 
@@ -26,6 +28,22 @@ def unpatchify(patches: torch.Tensor, patch_size: int, grid: tuple[int, int]) ->
 def gather_tokens(x: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
     """x [B,L,D], ids [B,K] -> x[b, ids[b]] as [B,K,D]."""
     return torch.gather(x, 1, ids.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
+
+
+def at_positions(x: torch.Tensor, ids: Optional[torch.Tensor]) -> torch.Tensor:
+    """x [B,L] or [B,L,D] at positions ``ids`` [B,K] -> [B,K] or [B,K,D]; all of x when ``ids``
+    is None. Objectives select scored positions this way rather than by a boolean mask,
+    whose data-dependent result size would cost a host sync on a GPU."""
+    if ids is None:
+        return x
+    return x.gather(1, ids) if x.ndim == 2 else gather_tokens(x, ids)
+
+
+def one_hot(labels: torch.Tensor, classes: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """labels [...] -> [..., classes] one-hot of ``dtype``. Unlike ``F.one_hot`` it does not
+    check the labels' range on the host, which would sync a GPU."""
+    out = torch.zeros(*labels.shape, classes, dtype=dtype, device=labels.device)
+    return out.scatter_(-1, labels.unsqueeze(-1), 1)
 
 
 def restore_sequence(visible: torch.Tensor, fill: torch.Tensor, ids_restore: torch.Tensor) -> torch.Tensor:

@@ -143,7 +143,8 @@ class Trainer:
         """One optimiser step over ``accumulation`` micro-batches; returns summed losses,
         or ``None`` when a micro-batch's loss was non-finite on some rank and the update
         was skipped (its batches still count as consumed)."""
-        sums: dict[str, torch.Tensor] = {}
+        names: list[str] = []
+        sums: Optional[torch.Tensor] = None  # [len(names)]: one stacked add per micro-batch
         bad = False
         for micro in range(self.accumulation):
             batch = next(batches)
@@ -157,13 +158,15 @@ class Trainer:
             with skip_optimizer_update(self.engine, bad):
                 self.engine.step()
             if not bad:
-                for name, value in {"loss": out.loss, **out.losses, **out.metrics}.items():
-                    sums[name] = sums.get(name, 0) + value.detach().float() / self.accumulation
-        if bad:
+                logged = {"loss": out.loss, **out.losses, **out.metrics}
+                names = list(logged)
+                values = torch.stack([v.detach().float() for v in logged.values()]) / self.accumulation
+                sums = values if sums is None else sums + values
+        if bad or sums is None:
             return None
         if self.teacher is not None:
             self.teacher.update(self.engine.module, self.step)
-        return sums
+        return dict(zip(names, sums.unbind()))
 
     def _report_bad_loss(self, losses: Mapping[str, torch.Tensor]) -> None:
         if is_main_process():

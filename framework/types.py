@@ -30,11 +30,17 @@ class MaskingOutput:
     inverts the shuffle, so ``gather(cat(kept, filler), ids_restore)`` restores the order.
     They are ``None`` for masks whose visible count differs between samples (these can
     only be used by encoders that keep every position, e.g. mask-token-at-input).
+
+    ``ids_masked`` [B,M] lists every masked position of each row, padded with unmasked
+    ones to a count ``M`` fixed by the sizes and the ratio, never by the data. Objectives
+    gather their scored positions by it, so no step depends on a data-dependent shape (a
+    host sync on a GPU). ``None`` makes them score every position instead.
     """
 
     mask: torch.Tensor
     ids_keep: Optional[torch.Tensor] = None
     ids_restore: Optional[torch.Tensor] = None
+    ids_masked: Optional[torch.Tensor] = None
 
 
 @dataclass
@@ -43,7 +49,8 @@ class TextMaskingOutput:
 
     ``labels`` holds the original id at masked positions and -100 elsewhere (the
     ``ignore_index`` of cross-entropy). ``mask`` [B,T] is ``True`` at masked positions.
-    Token-dropping masks also set ``ids_keep`` / ``ids_restore`` as :class:`MaskingOutput`.
+    Token-dropping masks also set ``ids_keep`` / ``ids_restore``, and every masker may set
+    ``ids_masked``, as :class:`MaskingOutput` describes.
     """
 
     input_ids: torch.Tensor
@@ -51,6 +58,7 @@ class TextMaskingOutput:
     mask: torch.Tensor
     ids_keep: Optional[torch.Tensor] = None
     ids_restore: Optional[torch.Tensor] = None
+    ids_masked: Optional[torch.Tensor] = None
 
 
 class ImageEncoding(NamedTuple):

@@ -2,7 +2,7 @@
 
 A reference is written the way one would write a single model by hand: no registry, no
 engine, bf16 autocast (when the recipe trains in bf16), ``scaled_dot_product_attention``,
-fused AdamW on CUDA, gradient clipping as the recipe asks, masks drawn on the device.
+fused AdamW (as the framework's engine), gradient clipping as the recipe asks, masks drawn on the device.
 """
 
 from __future__ import annotations
@@ -22,8 +22,7 @@ class PlainStep:
         self.device = device
         optim, train = recipe["optim"], recipe["train"]
         self.optimizer = torch.optim.AdamW(model.parameters(), lr=optim["lr"], betas=tuple(optim["betas"]),
-                                           eps=optim["eps"], weight_decay=optim["weight_decay"],
-                                           fused=device.type == "cuda" or None)
+                                           eps=optim["eps"], weight_decay=optim["weight_decay"], fused=True)
         autocast = recipe["deepspeed"]["config"].get("torch_autocast", {}).get("enabled", False)
         self.bf16 = train["precision"] == "bf16" or autocast  # as the framework side runs it
         self.grad_clip = train["grad_clip"]

@@ -21,11 +21,13 @@ from framework import data as data_lib
 from framework.assemble import assemble
 from framework.bench.reference import with_defaults
 from framework.bench.peaks import mfu, peak_tflops
+from framework.bench.syncs import HostSyncRecorder
 from framework.bench.synthetic import StandInTokenizer, synthetic_batch, without_checkpoints
 from framework.bench.timing import PhaseTimer, peak_memory_gb, reset_peak_memory, synchronize
 from framework.distributed import device_for_rank, init_distributed
 from framework.engine import build_engine
 from framework.inspect_model import counted_flops as count_step_flops
+from framework.nonfinite import all_finite
 from framework.registry import Registry
 from framework.train import mask_generator, to_device
 from framework.types import Batch
@@ -109,6 +111,15 @@ def timed_loop(step: Callable[[Iterator[Batch], int, PhaseTimer], None], batches
             **timer.summary(), **peak_memory_gb(device)}
 
 
+def host_syncs(step: Callable[[Iterator[Batch], int, PhaseTimer], None], batches: Iterator[Batch], index: int,
+               device: torch.device) -> dict[str, Any]:
+    """Run one more (untimed) step under :class:`HostSyncRecorder`: how many ops made the
+    host wait for the device, and where they were asked for."""
+    with HostSyncRecorder() as recorder:
+        step(batches, index, PhaseTimer(device))
+    return {"host_syncs_per_step": len(recorder.syncs), "host_syncs": sorted(set(recorder.summary()))}
+
+
 def throughput(result: dict[str, Any], device_name: str) -> dict[str, Any]:
     """Achieved TFLOPS (train FLOPs x samples/s) and MFU against the device's peak."""
     peak = peak_tflops(device_name) if device_name != "cpu" else None
@@ -147,6 +158,7 @@ def bench_framework(recipe: Mapping[str, Any], registry: Registry, options: Benc
         batch = next(batches)
         timer.mark()
         out = engine(batch, generator=mask_generator(train["seed"], index, 0), teacher=teacher)
+        all_finite(out.loss)  # the trainer's non-finite guard, and its one host sync per step
         timer.mark()
         engine.backward(out.loss)
         timer.mark()
@@ -156,7 +168,9 @@ def bench_framework(recipe: Mapping[str, Any], registry: Registry, options: Benc
         timer.mark()
 
     name = device_name(device)
-    result = {**flops, **timed_loop(step, make_batches(), options, device, train["micro_batch"])}
+    batches = make_batches()
+    result = {**flops, **timed_loop(step, batches, options, device, train["micro_batch"]),
+              **host_syncs(step, batches, options.warmup + options.steps, device)}
     out: dict[str, Any] = {"framework": {**result, **throughput(result, name)}}
     if reference is not None:
         del engine, model, teacher
@@ -179,7 +193,9 @@ def bench_framework(recipe: Mapping[str, Any], registry: Registry, options: Benc
             ref.step()
             timer.mark()
 
-        ref_result = {**ref_flops, **timed_loop(ref_step, make_batches(), options, device, train["micro_batch"])}
+        ref_batches = make_batches()
+        ref_result = {**ref_flops, **timed_loop(ref_step, ref_batches, options, device, train["micro_batch"]),
+                      **host_syncs(ref_step, ref_batches, options.warmup + options.steps, device)}
         out["reference"] = {**ref_result, **throughput(ref_result, name)}
         out["framework_over_reference"] = out["framework"]["samples_per_s"] / ref_result["samples_per_s"]
     out["device"] = name

@@ -12,6 +12,7 @@ from framework.commands.common import USER_ERRORS, add_recipe_argument, fail, lo
 
 COLUMNS = (("samples_per_s", "samples/s", "{:.1f}"), ("step_ms", "step ms", "{:.1f}"), ("data_ms", "data", "{:.1f}"),
            ("forward_ms", "fwd", "{:.1f}"), ("backward_ms", "bwd", "{:.1f}"), ("optimizer_ms", "optim", "{:.1f}"),
+           ("host_syncs_per_step", "syncs", "{:d}"),
            ("train_flops_per_sample", "GFLOP/sample", "{:.2f}"), ("achieved_tflops", "TFLOPS", "{:.2f}"))
 
 
@@ -34,6 +35,9 @@ def print_table(measured: Mapping[str, Any]) -> None:
     print(f"device: {measured['device']}")
     for row in rows:
         print("  ".join(cell.rjust(w) for cell, w in zip(row, widths)))
+    for name in sides:
+        for line in measured[name]["host_syncs"]:
+            print(f"host sync in the {name} step: {line}")
     if "framework_over_reference" in measured:
         print(f"framework / reference samples/s: {measured['framework_over_reference']:.3f}")
 

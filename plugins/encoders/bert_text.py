@@ -50,9 +50,17 @@ class BertTextEncoder(nn.Module):
             attention_mask = torch.gather(attention_mask, 1, mask.ids_keep)  # [B,K]
             position_ids = mask.ids_keep + self.position_offset  # [B,K] original positions
         out = self.model(
-            input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids
+            input_ids=input_ids, attention_mask=self._prepared_mask(attention_mask), position_ids=position_ids
         )
         return TextEncoding(out.last_hidden_state, attention_mask, mask)
+
+    def _prepared_mask(self, attention_mask: torch.Tensor) -> torch.Tensor:
+        """The padding mask [B,T] as transformers' SDPA attention takes it, [B,1,1,T] bool
+        (True: attend). Given a 2-D mask, transformers first asks the host whether it has
+        any padding at all, a device sync on every step."""
+        if self.model.config._attn_implementation != "sdpa":
+            return attention_mask
+        return attention_mask.bool()[:, None, None, :]
 
 
 SCHEMA: dict[str, Any] = {

@@ -22,6 +22,7 @@ from framework import ComponentSpec
 from framework.tokens import gather_tokens, patchify
 from framework.types import ImageEncoding, MaskingOutput, TextEncoding, TextMaskingOutput
 from plugins.layers.posembed import sincos_1d, sincos_2d
+from plugins.encoders.sizes import input_side
 
 
 def learned(*shape: int) -> nn.Parameter:
@@ -156,7 +157,7 @@ def build_patch_embed(
     *, width: int, patch_size: int, image_size: Optional[int], context: Any
 ) -> PatchEmbedEncoder:
     return PatchEmbedEncoder(
-        width=width, patch_size=patch_size, image_size=image_size or context["image_size"]
+        width=width, patch_size=patch_size, image_size=input_side(image_size, context)
     )
 
 

@@ -28,6 +28,7 @@ from torch import nn
 from framework import ComponentSpec
 from framework.tokens import gather_tokens
 from framework.types import ImageEncoding, MaskingOutput
+from plugins.encoders.sizes import input_side
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.pth")
 """File names looked for when ``checkpoint`` names a directory (timm's hub layout first)."""
@@ -226,7 +227,7 @@ def build_vit(
         heads=heads,
         patch_size=patch_size,
         mlp_ratio=mlp_ratio,
-        image_size=image_size or context["image_size"],
+        image_size=input_side(image_size, context),
         mask_tokens=mask_tokens,
     )
     if checkpoint is not None:

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from framework.registry import ComponentSpec
+from framework.tokens import one_hot
 from plugins.image_tokenizers.codes import TokenizerOutput
 from plugins.image_tokenizers.networks import NETWORK_PROPERTIES, ConvDecoder, ConvEncoder, resolve_patch_size
 
@@ -50,10 +51,11 @@ class DVAETokenizer(nn.Module):
         self.decoder = ConvDecoder(channels=channels, res_blocks=res_blocks, patch_size=patch_size, in_dim=code_dim)
         self.register_buffer("passes", torch.zeros((), dtype=torch.long))  # training passes, for the anneal
 
-    def temperature(self) -> float:
-        """Current tau: exponential interpolation from ``temperature`` to ``min_temperature``."""
-        progress = min(1.0, int(self.passes) / max(1, self.anneal_steps))
-        return self.start_tau * (self.end_tau / self.start_tau) ** progress
+    def temperature(self) -> torch.Tensor:
+        """Current tau: exponential interpolation from ``temperature`` to ``min_temperature``
+        (a device scalar, computed from the pass counter without a host sync)."""
+        progress = (self.passes.double() / max(1, self.anneal_steps)).clamp(max=1.0)
+        return (self.start_tau * (self.end_tau / self.start_tau) ** progress).float()
 
     @torch.no_grad()
     def encode(self, images: torch.Tensor) -> torch.Tensor:
@@ -70,7 +72,7 @@ class DVAETokenizer(nn.Module):
         tau = self.temperature()
         soft = F.softmax((logits + gumbel_noise(logits.shape, generator, logits.device)) / tau, dim=1)  # [B,K,h,w]
         if self.hard:  # straight-through one-hot of the sample
-            hard = F.one_hot(soft.argmax(dim=1), self.num_codes).permute(0, 3, 1, 2).to(soft.dtype)
+            hard = one_hot(soft.argmax(dim=1), self.num_codes, soft.dtype).permute(0, 3, 1, 2)
             soft = hard + soft - soft.detach()
         latents = torch.einsum("bkhw,kc->bchw", soft.to(self.codebook.dtype), self.codebook)  # [B,C,h,w]
         reconstruction = self.decoder(latents)  # [B,3,H,W]

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from framework.registry import ComponentSpec
+from framework.tokens import one_hot
 from plugins.image_tokenizers.codes import TokenizerOutput
 from plugins.image_tokenizers.networks import NETWORK_PROPERTIES, ConvDecoder, ConvEncoder, resolve_patch_size
 
@@ -70,7 +71,7 @@ class VQTokenizer(nn.Module):
     @torch.no_grad()
     def _ema_update(self, z: torch.Tensor, codes: torch.Tensor) -> None:
         """Move each code towards the mean of the latents assigned to it (summed over ranks)."""
-        onehot = F.one_hot(codes.flatten(), self.num_codes).float()  # [M,K]
+        onehot = one_hot(codes.flatten(), self.num_codes)  # [M,K]
         counts = onehot.sum(0)  # [K]
         sums = onehot.t() @ z.reshape(-1, self.code_dim).float()  # [K,C]
         if dist.is_initialized():

@@ -64,12 +64,16 @@ def shuffle_masking(scores: torch.Tensor, keep: int) -> MaskingOutput:
     Args:
         scores: [B, L] float or integer; lower scores are kept first. A stable sort
             breaks ties by position, so equal scores give the same result on any device.
+            Rows expanded from one (stride 0, a mask shared by the batch) are sorted once.
         keep: number of visible positions per row.
     """
     batch, length = scores.shape
+    if batch > 1 and scores.stride(0) == 0:
+        one = shuffle_masking(scores[:1], keep)
+        return MaskingOutput(**{name: value.expand(batch, -1) for name, value in vars(one).items()})
     ids_shuffle = torch.argsort(scores, dim=1, stable=True)  # [B, L] positions, kept first
     ids_restore = torch.argsort(ids_shuffle, dim=1, stable=True)  # [B, L] inverse permutation
-    ids_keep = ids_shuffle[:, :keep]  # [B, K]
     shuffled = torch.arange(length, device=scores.device).expand(batch, length) >= keep  # [B, L] masked in shuffled order
     mask = torch.gather(shuffled, 1, ids_restore)  # [B, L] back to position order
-    return MaskingOutput(mask=mask, ids_keep=ids_keep, ids_restore=ids_restore)
+    return MaskingOutput(mask=mask, ids_keep=ids_shuffle[:, :keep], ids_restore=ids_restore,
+                         ids_masked=ids_shuffle[:, keep:])

@@ -51,7 +51,7 @@ class TokenDropping:
         mask = out.mask & eligible  # [B, T] dropped real tokens: the ones to predict
         labels = torch.where(mask, input_ids, torch.full_like(input_ids, IGNORE_INDEX))
         return TextMaskingOutput(input_ids=input_ids, labels=labels, mask=mask, ids_keep=out.ids_keep,
-                                 ids_restore=out.ids_restore)
+                                 ids_restore=out.ids_restore, ids_masked=out.ids_masked)
 
 
 COMPONENTS = [

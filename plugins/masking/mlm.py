@@ -28,16 +28,23 @@ def eligible_tokens(attention_mask: torch.Tensor, special_tokens_mask: torch.Ten
     return attention_mask.bool() & ~special_tokens_mask.bool()
 
 
-def choose_masked(eligible: torch.Tensor, ratio: float, generator: torch.Generator) -> torch.Tensor:
-    """[B, T] bool: ``max(1, round(ratio * n))`` uniformly chosen eligible tokens per row."""
+def most_masked(length: int, ratio: float) -> int:
+    """The most tokens :func:`choose_masked` masks in a row of ``length`` positions."""
+    return min(length, max(1, int(length * ratio + 0.5))) if ratio > 0 else 0
+
+
+def choose_masked(eligible: torch.Tensor, ratio: float, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """``max(1, round(ratio * n))`` uniformly chosen eligible tokens per row: the mask
+    [B, T] bool and ``ids_masked`` [B, M] (M from :func:`most_masked`; masked ones first)."""
     n_eligible = eligible.sum(dim=1)  # [B]
-    n_mask = torch.floor(n_eligible * ratio + 0.5).long()  # [B] round half up
+    n_mask = torch.floor(n_eligible.double() * ratio + 0.5).long()  # [B] round half up, in float64 as most_masked
     if ratio > 0:
         n_mask = torch.minimum(n_mask.clamp(min=1), n_eligible)
     noise = uniform(tuple(eligible.shape), generator=generator, device=eligible.device)  # [B, T]
     noise = noise.masked_fill(~eligible, 2.0)  # ineligible sort after every eligible token
-    rank = torch.argsort(torch.argsort(noise, dim=1, stable=True), dim=1, stable=True)  # [B, T]
-    return (rank < n_mask[:, None]) & eligible
+    order = torch.argsort(noise, dim=1, stable=True)  # [B, T] eligible tokens in random order first
+    rank = torch.argsort(order, dim=1, stable=True)  # [B, T]
+    return (rank < n_mask[:, None]) & eligible, order[:, : most_masked(eligible.shape[1], ratio)]
 
 
 class MaskedLanguageModelling:
@@ -62,7 +69,7 @@ class MaskedLanguageModelling:
     def __call__(self, *, input_ids: torch.Tensor, attention_mask: torch.Tensor, special_tokens_mask: torch.Tensor,
                  generator: torch.Generator) -> TextMaskingOutput:
         device = input_ids.device
-        mask = choose_masked(eligible_tokens(attention_mask, special_tokens_mask), self.ratio, generator)  # [B, T]
+        mask, ids_masked = choose_masked(eligible_tokens(attention_mask, special_tokens_mask), self.ratio, generator)
         action = uniform(tuple(input_ids.shape), generator=generator, device=device)  # [B, T] picks the corruption
         to_mask = mask & (action < self.mask_prob)
         to_random = mask & (action >= self.mask_prob) & (action < self.mask_prob + self.random_prob)
@@ -71,7 +78,7 @@ class MaskedLanguageModelling:
         corrupted = torch.where(to_mask, torch.full_like(input_ids, self.mask_token_id), input_ids)
         corrupted = torch.where(to_random, random_ids, corrupted)
         labels = torch.where(mask, input_ids, torch.full_like(input_ids, IGNORE_INDEX))
-        return TextMaskingOutput(input_ids=corrupted, labels=labels, mask=mask)
+        return TextMaskingOutput(input_ids=corrupted, labels=labels, mask=mask, ids_masked=ids_masked)
 
 
 def _from_context(context: Any) -> dict[str, Any]:

@@ -32,6 +32,7 @@ from torch import nn
 from framework.context import StepContext
 from framework.objective import Objective, objective_schema
 from framework.registry import BuildContext, ComponentSpec
+from framework.tokens import one_hot
 from framework.types import ImageEncoding, LossOutput, TextEncoding
 
 
@@ -165,7 +166,7 @@ class ImageTextContrastive(Objective):
         if self.queue is not None:
             keys_image = torch.cat([keys_image, self.queue.image.float()])  # [G+Q,E]
             keys_text = torch.cat([keys_text, self.queue.text.float()])
-        hard = F.one_hot(labels, keys_image.shape[0]).float()  # [B,G+Q]
+        hard = one_hot(labels, keys_image.shape[0])  # [B,G+Q]
         with torch.no_grad():
             scale_t = scale.detach()
             targets_i2t = self._targets(scale_t * t_image @ keys_text.t(), hard)

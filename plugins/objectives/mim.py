@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from framework.context import StepContext
 from framework.objective import DECODER_REF, VIEW_REF, Objective, objective_schema
 from framework.registry import BuildContext, ComponentSpec
+from framework.tokens import at_positions
 from framework.types import LossOutput
 from plugins.decoders.heads import HEAD_SLOT
 from plugins.objectives.features import SOURCE, source_width, view_tokens
@@ -68,21 +69,27 @@ class MaskedImageModeling(Objective):
             weights = weights * self._text_relevant(ctx.batch).float()
         return weights * presence(ctx.batch, "image", ctx.batch_size, device)[:, None]
 
+    def _scored_ids(self, ctx: StepContext) -> Optional[torch.Tensor]:
+        """[B,K] candidate positions (the mask's ``ids_masked``), or None to score all."""
+        mask = ctx.view(self.view).image_mask
+        return None if self.positions == "all" or mask is None else mask.ids_masked
+
     def forward(self, ctx: StepContext) -> LossOutput:
         tokens = view_tokens(ctx, self.view, "image", self.decoder, self.source)[:, 1:]  # [B,N',D]
         if tokens.shape[1] != self.grid[0] * self.grid[1]:
             raise RuntimeError(f"objective '{self.objective_name}' needs a token per patch but view '{self.view}' "
                                "has visible-only tokens; read them through a decoder that restores masked positions")
         weights = self._weights(ctx)  # [B,N]
-        target = self.target(ctx, ctx.view(self.view))
-        selected = weights > 0
-        pred = self.head(tokens[selected])  # [M,dim]: only scored patches pay for the head
+        target = self.target(ctx, ctx.view(self.view))  # [B,N,dim] or [B,N] class ids
+        ids = self._scored_ids(ctx)
+        pred = self.head(at_positions(tokens, ids))  # [B,K,dim]: only candidate patches pay for the head
+        target, weights = at_positions(target, ids), at_positions(weights, ids)  # [B,K,...]
         if self.loss == "ce":
-            per_patch = F.cross_entropy(pred.float(), target[selected], reduction="none")
+            per_patch = F.cross_entropy(pred.flatten(0, 1).float(), target.flatten(), reduction="none").view_as(weights)
         else:
-            per_patch = REGRESSION[self.loss](pred.float(), target[selected].float(), reduction="none").mean(-1)
+            per_patch = REGRESSION[self.loss](pred.float(), target.float(), reduction="none").mean(-1)  # [B,K]
         has_text = presence(ctx.batch, "text", ctx.batch_size, weights.device)
-        loss, metrics = paired_unpaired_mean(per_patch, weights, selected, has_text, self.unpaired_weight)
+        loss, metrics = paired_unpaired_mean(per_patch, weights, has_text, self.unpaired_weight)
         return LossOutput(loss, {"patches": weights.sum().detach(), **metrics})
 
 

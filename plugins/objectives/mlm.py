@@ -1,7 +1,8 @@
 """Masked language modeling: cross-entropy on masked caption tokens (Devlin et al. 2019).
 
-Logits are computed only at masked positions, so the vocabulary projection costs
-``masked tokens x vocab`` rather than ``all tokens x vocab``. Samples without text
+Logits are computed only at the view's ``ids_masked`` (a fixed number per row, covering
+the masked tokens), so the vocabulary projection costs ``masked tokens x vocab`` rather
+than ``all tokens x vocab``, with no data-dependent shapes. Samples without text
 (``has_text`` False) are not scored; text-only samples form M3AE's unpaired group, whose
 mean loss is scaled by ``unpaired_weight`` (see :mod:`plugins.objectives.unpaired`).
 """
@@ -15,8 +16,10 @@ import torch.nn.functional as F
 from framework.context import StepContext
 from framework.objective import DECODER_REF, VIEW_REF, Objective, objective_schema
 from framework.registry import BuildContext, ComponentSpec
+from framework.tokens import at_positions
 from framework.types import LossOutput
 from plugins.decoders.heads import HEAD_SLOT
+from plugins.masking.mlm import IGNORE_INDEX
 from plugins.objectives.features import SOURCE, source_width, view_tokens
 from plugins.objectives.unpaired import UNPAIRED_WEIGHT, paired_unpaired_mean, presence
 
@@ -40,14 +43,13 @@ class MaskedLanguageModeling(Objective):
         if tokens.shape[1] != mask.labels.shape[1]:
             raise RuntimeError(f"view '{self.view}' drops text tokens; read them through a decoder with with_text=true")
         rows = mask.labels.shape[0]
-        has_text = presence(ctx.batch, "text", rows, tokens.device)
-        selected = (mask.labels != -100) & has_text[:, None]  # [B,T]
-        logits = self.head(tokens[selected])  # [M,V]
-        labels = mask.labels[selected]
-        per_token = F.cross_entropy(logits.float(), labels, reduction="none")  # [M]
+        tokens, labels = at_positions(tokens, mask.ids_masked), at_positions(mask.labels, mask.ids_masked)  # [B,K,...]
+        scored = (labels != IGNORE_INDEX) & presence(ctx.batch, "text", rows, tokens.device)[:, None]  # [B,K]
+        logits = self.head(tokens)  # [B,K,V]: only candidate positions pay for the vocabulary projection
+        per_token = F.cross_entropy(logits.flatten(0, 1).float(), labels.flatten(), reduction="none").view_as(labels)
         has_image = presence(ctx.batch, "image", rows, tokens.device)
-        loss, metrics = paired_unpaired_mean(per_token, selected.float(), selected, has_image, self.unpaired_weight)
-        accuracy = (logits.argmax(-1) == labels).float().sum() / max(labels.numel(), 1)
+        loss, metrics = paired_unpaired_mean(per_token, scored.float(), has_image, self.unpaired_weight)
+        accuracy = ((logits.argmax(-1) == labels) & scored).sum() / scored.sum().clamp(min=1)
         return LossOutput(loss, {"accuracy": accuracy.detach(), **metrics})
 
 

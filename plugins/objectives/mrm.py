@@ -21,14 +21,25 @@ from __future__ import annotations
 from typing import Any, Optional
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from framework.context import EncodedView, StepContext
+from framework.distributed import global_denominator
 from framework.objective import Objective, objective_schema
 from framework.registry import BuildContext, ComponentSpec
+from framework.tokens import at_positions
 from framework.types import LossOutput
 from plugins.decoders.heads import HEAD_SLOT
+
+def weighted_spread(values: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Mean over dims of the (unbiased) std of ``values`` [B,K,D] over the positions
+    weighted 1 in ``weights`` [B,K]; 0 with fewer than two such positions."""
+    count = weights.sum()
+    w = weights[..., None]
+    mean = (values * w).sum((0, 1)) / count.clamp(min=1)  # [D]
+    var = ((values - mean).pow(2) * w).sum((0, 1)) / (count - 1).clamp(min=1)  # [D]
+    return torch.where(count > 1, var.sqrt().mean(), torch.zeros_like(count))
+
 
 MODALITIES = {"image": ("image",), "text": ("text",), "both": ("image", "text")}
 
@@ -59,25 +70,28 @@ class MaskedRepresentationModeling(Objective):
         self.predictor: Optional[nn.Module] = (
             context.build("head", predictor, in_dim=dim, out_dim=dim) if with_predictor else None)
 
-    def _masked_positions(self, view: EncodedView, modality: str, length: int) -> torch.Tensor:
-        """[B,length] bool: the masked positions of ``view``'s ``modality`` token stream."""
+    def _masked_positions(self, view: EncodedView, modality: str,
+                          length: int) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+        """The masked positions of ``view``'s ``modality`` token stream: [B,length] bool and
+        the [B,K] candidates to gather (``ids_masked`` in stream coordinates; None: all)."""
         if modality == "image":
             if view.image_mask is None:
                 raise RuntimeError(f"objective '{self.objective_name}' predicts masked patches but view '{view.name}' "
                                    "masks no image; point image_view at a view with an image masker")
-            mask = view.image_mask.mask  # [B,N]
+            mask, ids = view.image_mask.mask, view.image_mask.ids_masked  # [B,N], [B,K]
             if length != 1 + mask.shape[1]:
                 raise RuntimeError(f"objective '{self.objective_name}' needs a fused token per patch but view "
                                    f"'{view.name}' has {length - 1} patch tokens for {mask.shape[1]} patches; use an "
                                    "image encoder that fills masked positions (vit mask_tokens 'after_encoder')")
-            return torch.cat([torch.zeros_like(mask[:, :1]), mask], dim=1)  # [B,1+N]: [CLS] never masked
+            scored = torch.cat([torch.zeros_like(mask[:, :1]), mask], dim=1)  # [B,1+N]: [CLS] never masked
+            return scored, None if ids is None else ids + 1
         if view.text_mask is None:
             raise RuntimeError(f"objective '{self.objective_name}' predicts masked tokens but view '{view.name}' "
                                "masks no text; point text_view at a view with a text masker")
         if view.text_mask.ids_keep is not None or length != view.text_mask.mask.shape[1]:
             raise RuntimeError(f"objective '{self.objective_name}' needs a fused token per text position but view "
                                f"'{view.name}' drops tokens; use a replacing text masker such as 'mlm'")
-        return view.text_mask.mask  # [B,T]
+        return view.text_mask.mask, view.text_mask.ids_masked  # [B,T], [B,K]
 
     def _target_tokens(self, ctx: StepContext, modality: str) -> torch.Tensor:
         """Fused ``modality`` tokens [B,L,D] of the unmasked view, from the target network (no gradient)."""
@@ -102,21 +116,20 @@ class MaskedRepresentationModeling(Objective):
         if online is None:
             raise RuntimeError(f"the fusion produces no {modality} stream, which MRM on {modality} needs; "
                                f"use a fusion that updates the {modality} tokens or drop '{modality}' from modalities")
-        selected = self._masked_positions(view, modality, online.shape[1])  # [B,L]
+        scored, ids = self._masked_positions(view, modality, online.shape[1])
         target_tokens = self._target_tokens(ctx, modality)  # [B,L,D]
         if target_tokens.shape[:2] != online.shape[:2]:
             raise RuntimeError(f"view '{view.name}' has {online.shape[1]} {modality} tokens but target_view "
                                f"'{self.target_view}' has {target_tokens.shape[1]}; both must keep every position")
+        weights = at_positions(scored, ids).float()  # [B,K]
         with torch.no_grad():
-            target = self._target_projector(ctx)(target_tokens[selected]).float()  # [M,dim]
-        pred = self.projector(online[selected])  # [M,dim]: only masked positions pay for g and h
+            target = self._target_projector(ctx)(at_positions(target_tokens, ids)).float()  # [B,K,dim]
+        pred = self.projector(at_positions(online, ids))  # [B,K,dim]: only candidate positions pay for g and h
         if self.predictor is not None:
             pred = self.predictor(pred)
-        if target.shape[0] == 0:
-            return online.sum() * 0, target.new_zeros(())
-        loss = F.mse_loss(pred.float(), target)
-        spread = target.std(dim=0).mean() if target.shape[0] > 1 else target.new_zeros(())
-        return loss, spread
+        per_position = (pred.float() - target).pow(2).mean(-1)  # [B,K]
+        loss = (per_position * weights).sum() / global_denominator(weights.sum())
+        return loss, weighted_spread(target, weights)
 
     def forward(self, ctx: StepContext) -> LossOutput:
         losses, metrics = [], {}

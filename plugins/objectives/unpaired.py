@@ -33,14 +33,13 @@ def presence(batch: Batch, modality: str, rows: int, device: torch.device) -> to
     return torch.ones(rows, dtype=torch.bool, device=device)
 
 
-def paired_unpaired_mean(per_item: torch.Tensor, weights: torch.Tensor, selected: torch.Tensor,
-                         other_present: torch.Tensor, unpaired_weight: float) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+def paired_unpaired_mean(per_item: torch.Tensor, weights: torch.Tensor, other_present: torch.Tensor,
+                         unpaired_weight: float) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Group means of scored positions.
 
     Args:
-        per_item: [M] loss of each scored position (``selected`` order).
-        weights: [B,L] weight of each position (zero where not scored).
-        selected: [B,L] bool, the M scored positions.
+        per_item: [B,K] loss of each candidate position.
+        weights: [B,K] weight of each position (zero where not scored).
         other_present: [B] bool, whether each sample has the other modality.
         unpaired_weight: multiplier of the unpaired group's mean.
 
@@ -48,8 +47,7 @@ def paired_unpaired_mean(per_item: torch.Tensor, weights: torch.Tensor, selected
         The loss and ``{"unpaired_loss": ...}`` (zero when every sample is paired).
     """
     paired = other_present[:, None].to(weights.dtype)  # [B,1]
-    w_paired = (weights * paired)[selected]  # [M]
-    w_unpaired = (weights * (1 - paired))[selected]  # [M]
+    w_paired, w_unpaired = weights * paired, weights * (1 - paired)  # [B,K] each
     # Denominators count over all ranks, so N ranks compute one process's loss, and both
     # terms always exist, so every rank logs the same keys with no host sync.
     paired_loss = (per_item * w_paired).sum() / global_denominator(w_paired.sum())

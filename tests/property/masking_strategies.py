@@ -80,3 +80,11 @@ def assert_restores(ids_keep: torch.Tensor, ids_restore: torch.Tensor, mask: tor
     filled = torch.cat([kept, torch.zeros(batch, length - kept.shape[1], dtype=kept.dtype)], dim=1)  # [B, L]
     restored = torch.gather(filled, 1, ids_restore)
     assert torch.equal(restored, values.masked_fill(mask, 0))
+
+
+def assert_lists_masked(mask: torch.Tensor, ids_masked: torch.Tensor, width: int) -> None:
+    """``ids_masked`` [B, width] holds distinct positions covering every masked one of ``mask``."""
+    assert ids_masked.shape == (mask.shape[0], width)
+    listed = torch.zeros_like(mask).scatter_(1, ids_masked, True)
+    assert not (mask & ~listed).any(), "a masked position is missing from ids_masked"
+    assert (listed.sum(1) == width).all(), "ids_masked repeats a position"

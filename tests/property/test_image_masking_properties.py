@@ -9,7 +9,7 @@ import torch
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from masking_strategies import PATCH, assert_partition, assert_restores, boxes, grids, image_maskers, ratios, seeds
+from masking_strategies import PATCH, assert_lists_masked, assert_partition, assert_restores, boxes, grids, image_maskers, ratios, seeds
 from plugins.masking.block import BlockMasking, block_layout
 from plugins.masking.common import num_kept
 from plugins.masking.random_patches import RandomPatches
@@ -41,6 +41,7 @@ def test_partition_count_and_restore(masker, batch, grid, seed) -> None:
         assert out.mask.any(dim=1).all()
     assert_partition(out.mask, out.ids_keep)
     assert_restores(out.ids_keep, out.ids_restore, out.mask)
+    assert_lists_masked(out.mask, out.ids_masked, length - expected)
 
 
 @settings(max_examples=50, deadline=None)

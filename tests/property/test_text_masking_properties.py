@@ -9,10 +9,10 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from masking_strategies import MASK, SPECIAL_IDS, VOCAB, assert_partition, assert_restores, captions, ratios, seeds
+from masking_strategies import MASK, SPECIAL_IDS, VOCAB, assert_lists_masked, assert_partition, assert_restores, captions, ratios, seeds
 from plugins.masking.common import num_kept
 from plugins.masking.drop import TokenDropping
-from plugins.masking.mlm import IGNORE_INDEX, MaskedLanguageModelling, eligible_tokens
+from plugins.masking.mlm import IGNORE_INDEX, MaskedLanguageModelling, eligible_tokens, most_masked
 
 
 def mlm(ratio: float, mask_prob: float = 0.8, random_prob: float = 0.1) -> MaskedLanguageModelling:
@@ -45,6 +45,17 @@ def test_special_and_padding_never_masked(masker, batch, seed) -> None:
     assert torch.equal(out.labels != IGNORE_INDEX, out.mask)
     assert torch.equal(out.labels[out.mask], batch["input_ids"][out.mask])
     assert torch.equal(out.input_ids[~out.mask], batch["input_ids"][~out.mask]), "only masked tokens may change"
+
+
+@settings(max_examples=50, deadline=None)
+@given(masker=text_maskers(), batch=captions(), seed=seeds)
+def test_ids_masked_cover_the_mask_in_a_data_independent_width(masker, batch, seed) -> None:
+    """Objectives gather scored tokens by ``ids_masked``; its width follows only the padded
+    length and the ratio, so a step's shapes never depend on the captions."""
+    out = run(masker, batch, seed)
+    length = batch["input_ids"].shape[1]
+    width = length - num_kept(length, masker.ratio) if isinstance(masker, TokenDropping) else most_masked(length, masker.ratio)
+    assert_lists_masked(out.mask, out.ids_masked, width)
 
 
 @settings(max_examples=50, deadline=None)

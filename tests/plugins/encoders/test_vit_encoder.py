@@ -48,9 +48,7 @@ def test_tiny_parameter_count_matches_hand_count(context, mode, extra):
 
 def test_vit_base_16_224_has_85_8m_parameters(context):
     with torch.device("meta"):
-        encoder = context.registry.build(
-            "image_encoder", {"type": "vit", "image_size": 224}, context
-        )
+        encoder = context.build("image_encoder", {"type": "vit"}, image_size=224)
     assert count(encoder) == vit_params(768, 12, 16, 196, 3072) == 85_798_656
 
 
@@ -165,11 +163,17 @@ def test_checkpoint_file_round_trip(context, tmp_path):
 def test_checkpoint_directory_with_safetensors_and_resampled_positions(context, tmp_path):
     reference = timm_reference(image_size=32)
     save_file(reference.state_dict(), tmp_path / "model.safetensors")
-    encoder = build(context, image_size=48, checkpoint=str(tmp_path))
+    encoder = context.build("image_encoder", {**TINY, "checkpoint": str(tmp_path)}, image_size=48)
     assert encoder.vit.pos_embed.shape == (1, 1 + 36, 32)
     torch.testing.assert_close(
         encoder.vit.blocks[1].mlp.fc2.weight, reference.blocks[1].mlp.fc2.weight
     )
+
+
+def test_an_image_size_other_than_the_datas_is_refused(context):
+    with pytest.raises(ValueError, match="differs from data.image_size 32"):
+        build(context, image_size=48)
+    assert build(context, image_size=32).grid == (4, 4)
 
 
 def test_checkpoint_of_another_size_is_refused_clearly(context, tmp_path):

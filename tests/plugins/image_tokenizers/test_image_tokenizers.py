@@ -117,7 +117,7 @@ def test_dvae_temperature_anneals_exponentially():
     taus = []
     tok.train()
     for _ in range(6):
-        taus.append(tok.temperature())
+        taus.append(float(tok.temperature()))
         tok(torch.randn(1, 3, 16, 16))
     assert taus == pytest.approx([1.0, 0.5, 0.25, 0.125, 0.0625, 0.0625])
     with pytest.raises(ValueError, match="anneal downwards"):

@@ -121,9 +121,9 @@ def test_mlm_without_any_caption_gives_a_zero_loss_with_a_graph(registry):
 
 
 def test_group_means_without_unpaired_samples():
-    per_item = torch.tensor([1.0, 3.0, 5.0])
-    selected = torch.tensor([[True, True], [True, False]])
-    loss, metrics = paired_unpaired_mean(per_item, selected.float(), selected, torch.tensor([True, True]), 7.0)
+    per_item = torch.tensor([[1.0, 3.0], [5.0, 100.0]])  # the 100 is not scored
+    weights = torch.tensor([[1.0, 1.0], [1.0, 0.0]])
+    loss, metrics = paired_unpaired_mean(per_item, weights, torch.tensor([True, True]), 7.0)
     assert loss.item() == pytest.approx(3.0) and metrics["unpaired_loss"].item() == 0.0
-    loss, metrics = paired_unpaired_mean(per_item, selected.float(), selected, torch.tensor([True, False]), 0.5)
+    loss, metrics = paired_unpaired_mean(per_item, weights, torch.tensor([True, False]), 0.5)
     assert loss.item() == pytest.approx(2.0 + 0.5 * 5.0) and metrics["unpaired_loss"].item() == pytest.approx(5.0)
