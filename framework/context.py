@@ -89,6 +89,8 @@ def _global_mask_inputs(batch: Batch) -> Batch:
 
 def _rows(record: Any, rows: slice) -> Any:
     """A masking record with every tensor field cut to ``rows``."""
+    if rows == slice(None):
+        return record
     values = {f.name: getattr(record, f.name) for f in fields(record)}
     return replace(record, **{k: v[rows] for k, v in values.items() if torch.is_tensor(v)})
 

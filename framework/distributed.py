@@ -85,10 +85,10 @@ def global_denominator(local_total: torch.Tensor) -> torch.Tensor:
     exactly what one process with the whole batch computes, however items split over
     ranks. At least 1 item overall, so an empty selection gives a zero loss.
     """
-    total = local_total.detach().float().clone()
-    world = 1
-    if dist.is_initialized() and dist.get_world_size() > 1:
-        dist.all_reduce(total)
-        world = dist.get_world_size()
-    return total.clamp(min=1) / world
+    total = local_total.detach().float()
+    if not (dist.is_initialized() and dist.get_world_size() > 1):
+        return total.clamp(min=1)
+    total = total.clone()
+    dist.all_reduce(total)
+    return total.clamp(min=1) / dist.get_world_size()
 

@@ -61,12 +61,11 @@ class Pretrainer(nn.Module):
 
     def forward(self, batch: Batch, generator: torch.Generator, teacher: Any = None) -> StepOutput:
         ctx = self.context(batch, generator, teacher)
-        total = torch.zeros((), device=batch["image"].device)
-        out = StepOutput(total)
+        losses, metrics, weighted = {}, {}, []
         for name, objective in self.objectives.items():
             result = objective(ctx)
-            out.losses[name] = result.loss
-            out.metrics.update({f"{name}/{k}": v.detach() for k, v in result.metrics.items()})
-            total = total + objective.weight * result.loss
-        out.loss = total
-        return out
+            losses[name] = result.loss
+            metrics.update({f"{name}/{k}": v for k, v in result.metrics.items()})  # detached by LossOutput's contract
+            weighted.append(result.loss if objective.weight == 1.0 else objective.weight * result.loss)
+        total = torch.stack(weighted).sum() if weighted else torch.zeros((), device=batch["image"].device)
+        return StepOutput(total, losses, metrics)

@@ -44,11 +44,13 @@ class RunDirectoryError(Exception):
     """The output directory holds another run, or nothing to resume."""
 
 
-def mask_generator(seed: int, step: int, micro: int) -> torch.Generator:
+def mask_generator(seed: int, step: int, micro: int, device: torch.device | str = "cpu") -> torch.Generator:
     """Masks of (step, micro-batch) come from their own seed, so resuming needs no
     generator state. Every rank holds the same generator: masks are drawn for the global
-    batch and each rank keeps its rows (see ``framework.context``)."""
-    return torch.Generator().manual_seed(hash((seed, step, micro)) & (2**63 - 1))
+    batch and each rank keeps its rows (see ``framework.context``). The generator lives on
+    the batch's device, so masks are drawn there with no host-to-device copy; a given seed
+    gives the same masks on every device of one type."""
+    return torch.Generator(device=device).manual_seed(hash((seed, step, micro)) & (2**63 - 1))
 
 
 def to_device(batch: Batch, device: torch.device) -> Batch:
@@ -149,7 +151,7 @@ class Trainer:
         for micro in range(self.accumulation):
             batch = next(batches)
             if not bad:
-                generator = mask_generator(self.train_cfg["seed"], self.step, micro)
+                generator = mask_generator(self.train_cfg["seed"], self.step, micro, self.device)
                 out = self.engine(batch, generator=generator, teacher=self.teacher)
                 bad = not all_finite(out.loss)
                 if bad:

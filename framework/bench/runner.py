@@ -157,7 +157,7 @@ def bench_framework(recipe: Mapping[str, Any], registry: Registry, options: Benc
         timer.start_step()
         batch = next(batches)
         timer.mark()
-        out = engine(batch, generator=mask_generator(train["seed"], index, 0), teacher=teacher)
+        out = engine(batch, generator=mask_generator(train["seed"], index, 0, device), teacher=teacher)
         all_finite(out.loss)  # the trainer's non-finite guard, and its one host sync per step
         timer.mark()
         engine.backward(out.loss)

@@ -24,7 +24,7 @@ from torch import nn
 from framework.context import EncodedView
 from framework.registry import BuildContext, ComponentSpec
 from framework.types import FusedEncoding
-from plugins.layers.attention import projection
+from plugins.layers.projection import projection
 from plugins.layers.bert import ARCHS, additive_mask, cross_layers, layer_config
 
 QUERY_WIDTHS = {"fused": "fused_image_width", "image_encoder": "image_width"}

@@ -19,7 +19,7 @@ from torch import nn
 
 from framework import ComponentSpec
 from framework.types import FusedEncoding, ImageEncoding, TextEncoding
-from plugins.layers.attention import projection
+from plugins.layers.projection import projection
 from plugins.layers.bert import (
     ARCHS,
     additive_mask,

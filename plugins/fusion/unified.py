@@ -1,7 +1,7 @@
 """Fusion ``unified``: M3AE's single transformer over both modalities (Geng et al. 2022; spec m3ae.md).
 
 The sequence ``[CLS] + image tokens + text tokens`` (the [CLS] arrives first in the image
-encoding, from ``patch_embed``) goes through pre-norm blocks with text padding excluded from
+encoding, from ``patch_embed``) goes through pre-norm timm ViT blocks (SDPA) with text padding excluded from
 attention, then a final LayerNorm. ``pooled`` is the [CLS]; the output is split back into the
 image stream [B,1+N',D] and the text stream [B,T',D] in their input layouts. With
 token-dropping encoders the sequence holds only kept tokens, so cost follows visible tokens.
@@ -15,11 +15,12 @@ from __future__ import annotations
 from typing import Any, Optional
 
 import torch
+from timm.models.vision_transformer import Block
 from torch import nn
 
 from framework import ComponentSpec
 from framework.types import FusedEncoding, ImageEncoding, TextEncoding
-from plugins.layers.attention import PreNormBlock, projection
+from plugins.layers.projection import projection
 
 SIZES = {"small": (384, 12, 6), "base": (768, 12, 12), "large": (1024, 24, 16)}
 """M3AE encoder sizes: (width, depth, heads)."""
@@ -39,9 +40,11 @@ class UnifiedFusion(nn.Module):
         text_width: int,
     ) -> None:
         super().__init__()
+        if width % heads:
+            raise ValueError(f"fusion width {width} is not divisible by {heads} heads; pick heads dividing the width")
         self.image_proj = projection(image_width, width)
         self.text_proj = projection(text_width, width)
-        self.blocks = nn.ModuleList(PreNormBlock(width, heads, mlp_ratio) for _ in range(depth))
+        self.blocks = nn.ModuleList(Block(width, heads, mlp_ratio, qkv_bias=True) for _ in range(depth))
         self.norm = nn.LayerNorm(width)
         self.width = self.image_width = self.text_width = width
 
@@ -52,9 +55,9 @@ class UnifiedFusion(nn.Module):
         x = torch.cat([v, w], dim=1)  # [B,1+N'+T',D]
         valid = torch.cat(
             [torch.ones_like(v[..., 0], dtype=torch.bool), text.attention_mask.bool()], dim=1
-        )
+        )[:, None, None, :]  # [B,1,1,S]: keys that may be attended
         for block in self.blocks:
-            x = block(x, valid)
+            x = block(x, attn_mask=valid)
         x = self.norm(x)
         return FusedEncoding(image=x[:, :split], text=x[:, split:], pooled=x[:, 0])
 

@@ -72,8 +72,6 @@ def shuffle_masking(scores: torch.Tensor, keep: int) -> MaskingOutput:
         one = shuffle_masking(scores[:1], keep)
         return MaskingOutput(**{name: value.expand(batch, -1) for name, value in vars(one).items()})
     ids_shuffle = torch.argsort(scores, dim=1, stable=True)  # [B, L] positions, kept first
-    ids_restore = torch.argsort(ids_shuffle, dim=1, stable=True)  # [B, L] inverse permutation
-    shuffled = torch.arange(length, device=scores.device).expand(batch, length) >= keep  # [B, L] masked in shuffled order
-    mask = torch.gather(shuffled, 1, ids_restore)  # [B, L] back to position order
-    return MaskingOutput(mask=mask, ids_keep=ids_shuffle[:, :keep], ids_restore=ids_restore,
+    ids_restore = torch.argsort(ids_shuffle, dim=1, stable=True)  # [B, L] rank of each position
+    return MaskingOutput(mask=ids_restore >= keep, ids_keep=ids_shuffle[:, :keep], ids_restore=ids_restore,
                          ids_masked=ids_shuffle[:, keep:])

@@ -74,7 +74,9 @@ class MaskedLanguageModelling:
         to_mask = mask & (action < self.mask_prob)
         to_random = mask & (action >= self.mask_prob) & (action < self.mask_prob + self.random_prob)
         pick = integers(len(self.replacement_ids), tuple(input_ids.shape), generator=generator, device=device)  # [B, T]
-        random_ids = self.replacement_ids.to(device)[pick]  # [B, T]
+        if self.replacement_ids.device != device:  # moved once, not copied every step
+            self.replacement_ids = self.replacement_ids.to(device)
+        random_ids = self.replacement_ids[pick]  # [B, T]
         corrupted = torch.where(to_mask, torch.full_like(input_ids, self.mask_token_id), input_ids)
         corrupted = torch.where(to_random, random_ids, corrupted)
         labels = torch.where(mask, input_ids, torch.full_like(input_ids, IGNORE_INDEX))

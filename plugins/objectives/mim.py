@@ -67,7 +67,8 @@ class MaskedImageModeling(Objective):
             weights = mask.mask.float()
         if self.positions == "masked_in_boxes":
             weights = weights * self._text_relevant(ctx.batch).float()
-        return weights * presence(ctx.batch, "image", ctx.batch_size, device)[:, None]
+        has_image = presence(ctx.batch, "image")
+        return weights if has_image is None else weights * has_image[:, None]
 
     def _scored_ids(self, ctx: StepContext) -> Optional[torch.Tensor]:
         """[B,K] candidate positions (the mask's ``ids_masked``), or None to score all."""
@@ -88,8 +89,7 @@ class MaskedImageModeling(Objective):
             per_patch = F.cross_entropy(pred.flatten(0, 1).float(), target.flatten(), reduction="none").view_as(weights)
         else:
             per_patch = REGRESSION[self.loss](pred.float(), target.float(), reduction="none").mean(-1)  # [B,K]
-        has_text = presence(ctx.batch, "text", ctx.batch_size, weights.device)
-        loss, metrics = paired_unpaired_mean(per_patch, weights, has_text, self.unpaired_weight)
+        loss, metrics = paired_unpaired_mean(per_patch, weights, presence(ctx.batch, "text"), self.unpaired_weight)
         return LossOutput(loss, {"patches": weights.sum().detach(), **metrics})
 
 

@@ -42,13 +42,14 @@ class MaskedLanguageModeling(Objective):
         tokens = view_tokens(ctx, self.view, "text", self.decoder, self.source)  # [B,T,D]
         if tokens.shape[1] != mask.labels.shape[1]:
             raise RuntimeError(f"view '{self.view}' drops text tokens; read them through a decoder with with_text=true")
-        rows = mask.labels.shape[0]
         tokens, labels = at_positions(tokens, mask.ids_masked), at_positions(mask.labels, mask.ids_masked)  # [B,K,...]
-        scored = (labels != IGNORE_INDEX) & presence(ctx.batch, "text", rows, tokens.device)[:, None]  # [B,K]
+        scored = labels != IGNORE_INDEX  # [B,K]
+        has_text = presence(ctx.batch, "text")
+        if has_text is not None:
+            scored = scored & has_text[:, None]
         logits = self.head(tokens)  # [B,K,V]: only candidate positions pay for the vocabulary projection
         per_token = F.cross_entropy(logits.flatten(0, 1).float(), labels.flatten(), reduction="none").view_as(labels)
-        has_image = presence(ctx.batch, "image", rows, tokens.device)
-        loss, metrics = paired_unpaired_mean(per_token, scored.float(), has_image, self.unpaired_weight)
+        loss, metrics = paired_unpaired_mean(per_token, scored.float(), presence(ctx.batch, "image"), self.unpaired_weight)
         accuracy = ((logits.argmax(-1) == labels) & scored).sum() / scored.sum().clamp(min=1)
         return LossOutput(loss, {"accuracy": accuracy.detach(), **metrics})
 

@@ -11,7 +11,7 @@ M3AE's separate batches. Batches without these keys are all paired.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 import torch
 
@@ -25,31 +25,33 @@ UNPAIRED_WEIGHT: dict[str, Any] = {
 }
 
 
-def presence(batch: Batch, modality: str, rows: int, device: torch.device) -> torch.Tensor:
-    """[B] bool: which samples have ``modality`` ("image" or "text"); all when not recorded."""
+def presence(batch: Batch, modality: str) -> Optional[torch.Tensor]:
+    """[B] bool: which samples have ``modality`` ("image" or "text"); None when the batch does
+    not record it (every sample has it), so paired-only batches pay nothing for the split."""
     key = f"has_{modality}"
-    if key in batch:
-        return batch[key].to(device=device, dtype=torch.bool)
-    return torch.ones(rows, dtype=torch.bool, device=device)
+    return batch[key].bool() if key in batch else None
 
 
-def paired_unpaired_mean(per_item: torch.Tensor, weights: torch.Tensor, other_present: torch.Tensor,
+def paired_unpaired_mean(per_item: torch.Tensor, weights: torch.Tensor, other_present: Optional[torch.Tensor],
                          unpaired_weight: float) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Group means of scored positions.
 
     Args:
         per_item: [B,K] loss of each candidate position.
         weights: [B,K] weight of each position (zero where not scored).
-        other_present: [B] bool, whether each sample has the other modality.
+        other_present: [B] bool, whether each sample has the other modality (None: all do).
         unpaired_weight: multiplier of the unpaired group's mean.
 
     Returns:
         The loss and ``{"unpaired_loss": ...}`` (zero when every sample is paired).
     """
-    paired = other_present[:, None].to(weights.dtype)  # [B,1]
-    w_paired, w_unpaired = weights * paired, weights * (1 - paired)  # [B,K] each
     # Denominators count over all ranks, so N ranks compute one process's loss, and both
     # terms always exist, so every rank logs the same keys with no host sync.
+    if other_present is None:
+        loss = (per_item * weights).sum() / global_denominator(weights.sum())
+        return loss, {"unpaired_loss": torch.zeros_like(loss.detach())}
+    paired = other_present[:, None].to(weights.dtype)  # [B,1]
+    w_paired, w_unpaired = weights * paired, weights * (1 - paired)  # [B,K] each
     paired_loss = (per_item * w_paired).sum() / global_denominator(w_paired.sum())
     unpaired_loss = (per_item * w_unpaired).sum() / global_denominator(w_unpaired.sum())
     return paired_loss + unpaired_weight * unpaired_loss, {"unpaired_loss": unpaired_loss.detach()}

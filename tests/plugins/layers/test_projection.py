@@ -1,0 +1,13 @@
+"""plugins.layers.projection: identity for equal widths, a linear map otherwise."""
+
+from __future__ import annotations
+
+import torch
+
+from plugins.layers.projection import projection
+
+
+def test_projection_is_identity_for_equal_widths():
+    assert isinstance(projection(8, 8), torch.nn.Identity) and isinstance(
+        projection(8, 4), torch.nn.Linear
+    )
