@@ -39,8 +39,9 @@ for run in "${RUNS[@]}"; do
   read -r name batch vocab extra <<<"$run"
   tag="$name-b$batch${extra:+-${extra#--}}"
   echo "=== $tag"
+  # One process: ZeRO partitions nothing, so every recipe runs at stage 0 (see docs/performance.md).
   timeout "${PER_RUN_S:-150}" $PY -m framework.cli bench "recipes/$name.json" --data synthetic --batch "$batch" \
-    --vocab-size "$vocab" $STEPS $extra --output "/tmp/bench/$tag.json" 2>&1 | grep -v -E "^\[20[0-9-]+ |Warning|warn\(" | tee -a "$OUT/log.txt"
+    --vocab-size "$vocab" --set deepspeed.zero_stage=0 $STEPS $extra --output "/tmp/bench/$tag.json" 2>&1 | grep -v -E "^\[20[0-9-]+ |Warning|warn\(" | tee -a "$OUT/log.txt"
   if [ -f "/tmp/bench/$tag.json" ]; then
     $PY -c "import json, sys; print(json.dumps(json.load(open(sys.argv[1]))))" "/tmp/bench/$tag.json" >> "$OUT/results.jsonl"
   else

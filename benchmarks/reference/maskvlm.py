@@ -68,7 +68,8 @@ class MaskVLM(nn.Module):
         return self.vit.norm(self.vit.blocks(self.vit._pos_embed(x)))  # [B,1+N,D]
 
     def encode_text(self, ids: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-        return self.text(input_ids=ids, attention_mask=valid).last_hidden_state  # [B,T,D]
+        # a ready [B,1,1,T] mask: from a 2-D one transformers asks the host whether any token is padding
+        return self.text(input_ids=ids, attention_mask=valid.bool()[:, None, None, :]).last_hidden_state  # [B,T,D]
 
     def fuse(self, v: torch.Tensor, w: torch.Tensor, valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         text_mask = valid.bool()[:, None, None, :]  # [B,1,1,T]

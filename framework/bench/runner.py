@@ -114,9 +114,11 @@ def timed_loop(step: Callable[[Iterator[Batch], int, PhaseTimer], None], batches
 def host_syncs(step: Callable[[Iterator[Batch], int, PhaseTimer], None], batches: Iterator[Batch], index: int,
                device: torch.device) -> dict[str, Any]:
     """Run one more (untimed) step under :class:`HostSyncRecorder`: how many ops made the
-    host wait for the device, and where they were asked for."""
+    host wait for the device, and where they were asked for. The batch is loaded first: the
+    loader's host-side work is not the device's."""
+    batch = next(batches)
     with HostSyncRecorder() as recorder:
-        step(batches, index, PhaseTimer(device))
+        step(iter([batch]), index, PhaseTimer(device))
     return {"host_syncs_per_step": len(recorder.syncs), "host_syncs": sorted(set(recorder.summary()))}
 
 
