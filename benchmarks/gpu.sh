@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One prepared benchmark run for the GPU machine (issue 11): paper-size recipes through
-# `framework bench` on synthetic batches, M3AE and MaskVLM side by side with their
-# plain-PyTorch references. The machine lacks deepspeed, jsonschema, webdataset and their
+# `framework bench` on synthetic batches (compiled, as the paper recipes set train.compile),
+# M3AE and MaskVLM side by side with their plain eager PyTorch references, and M3AE eager. The machine lacks deepspeed, jsonschema, webdataset and their
 # needs: carry build/wheels (see docs/performance.md) and framework.egg-info (entry points).
 #   bash benchmarks/gpu.sh            # paper sizes; results to $OUT (or benchmarks/results/gpu)
 #   SET=tiny bash benchmarks/gpu.sh   # the same script on tiny recipes, to check it on a CPU
@@ -31,13 +31,13 @@ else
     "vlmae 128 30522"
     "mamo 128 30522"
     "albef 128 30522"
-    "m3ae 256 30522 --compile"
+    "m3ae 256 30522 --set train.compile=false"
   )
 fi
 
 for run in "${RUNS[@]}"; do
   read -r name batch vocab extra <<<"$run"
-  tag="$name-b$batch${extra:+-${extra#--}}"
+  tag="$name-b$batch$(printf '%s' "$extra" | tr -cs 'a-z0-9' '-')"
   echo "=== $tag"
   # One process: ZeRO partitions nothing, so every recipe runs at stage 0 (see docs/performance.md).
   timeout "${PER_RUN_S:-150}" $PY -m framework.cli bench "recipes/$name.json" --data synthetic --batch "$batch" \
