@@ -12,6 +12,7 @@ fraction passes ``data.max_bad_fraction``.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from typing import Any, Iterator, Mapping
 
 import numpy as np
@@ -33,6 +34,16 @@ class BadDataError(RuntimeError):
 def sample_seed(seed: int, epoch: int, index: int, stream: int = 0) -> int:
     """A 63-bit seed for one sample's randomness in one epoch, independent of workers."""
     return int(np.random.SeedSequence([seed, epoch, index, stream]).generate_state(2, np.uint64)[0] >> np.uint64(1))
+
+
+@contextmanager
+def sample_rng(seed: int) -> Iterator[None]:
+    """Seed the CPU generator (which augmentations draw from) for one sample and restore it
+    afterwards. Only the CPU's: ``torch.manual_seed`` would also reseed every GPU generator
+    the training step uses, and costs far more per sample."""
+    with torch.random.fork_rng(devices=[]):
+        torch.default_generator.manual_seed(seed)
+        yield
 
 
 def describe(dataset: Any, index: int) -> str:
@@ -91,8 +102,7 @@ class SampleLoader(Dataset):
             except READ_ERRORS as exc:
                 bad.append(f"{describe(self.dataset, i)}: {type(exc).__name__}: {exc}")
                 continue
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(sample_seed(self.seed, epoch, i))
+            with sample_rng(sample_seed(self.seed, epoch, i)):
                 out = self.transform(sample)
             out.update(index=i, epoch=epoch, bad=bad)
             return out

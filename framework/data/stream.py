@@ -13,10 +13,9 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
-import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
-from framework.data.samples import READ_ERRORS, check_sample, sample_seed
+from framework.data.samples import READ_ERRORS, check_sample, sample_rng, sample_seed
 
 
 class StreamPosition:
@@ -67,8 +66,7 @@ class StreamLoader(IterableDataset):
             if produced <= skip:
                 bad.clear()  # counted before the checkpoint
                 continue
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(sample_seed(self.seed, reader, produced))
+            with sample_rng(sample_seed(self.seed, reader, produced)):
                 out = self.transform(sample)
             out.update(index=produced, epoch=0, bad=bad)
             bad = []

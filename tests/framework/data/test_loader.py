@@ -111,3 +111,20 @@ def test_eval_split_differs_from_train():
     assert train[0]["captions"] != held_out[0]["captions"] or train[1]["captions"] != held_out[1]["captions"]
     augmented = build_transform({**RECIPE["data"], "mean": [0] * 3, "std": [1] * 3}, train=True)
     assert augmented(train[0])["image"].shape == (3, 16, 16)
+
+
+def test_per_sample_seeding_touches_only_the_cpu_generator(monkeypatch):
+    """Augmentations are seeded per sample on the CPU generator alone and leave it as they
+    found it; reseeding the GPUs' generators would disturb the training step's randomness."""
+    from framework.data.samples import sample_rng
+
+    def refuse(*_):
+        raise AssertionError("a GPU generator was reseeded")
+
+    monkeypatch.setattr(torch.cuda, "manual_seed_all", refuse)
+    before = torch.random.get_rng_state()
+    with sample_rng(123):
+        first = torch.rand(3)
+    with sample_rng(123):
+        assert torch.equal(torch.rand(3), first)
+    assert torch.equal(torch.random.get_rng_state(), before)
