@@ -114,24 +114,39 @@ def peak_lr(recipe: Mapping[str, Any]) -> float:
     return optim["lr"] * scale
 
 
-def clip_before_each_step(optimizer: torch.optim.Optimizer, max_norm: float) -> None:
-    """Clip the global gradient norm of ``optimizer``'s parameters to ``max_norm`` just
-    before each of its steps, with torch's foreach kernels and no host sync (DeepSpeed's
-    own ZeRO-0 clipping takes one norm per parameter and copies ``max_norm`` to the device)."""
-    params = [p for group in optimizer.param_groups for p in group["params"]]
+def prepare_each_step(optimizer: torch.optim.Optimizer, max_norm: float, fill_missing: bool) -> None:
+    """Before each step of ``optimizer``: with ``fill_missing``, give every trainable
+    parameter that got no gradient a zero one, as DeepSpeed's gradient all-reduce does (so
+    AdamW still decays it, as on N processes); then clip the global gradient norm to
+    ``max_norm`` (0: no clipping) with torch's foreach kernels and no host sync (DeepSpeed's
+    ZeRO-0 clipping takes one norm per parameter and copies ``max_norm`` to the device)."""
 
-    def clip(*_: Any) -> None:
-        torch.nn.utils.clip_grad_norm_([p for p in params if p.grad is not None], max_norm, foreach=True)
+    def prepare(*_: Any) -> None:
+        params = [p for group in optimizer.param_groups for p in group["params"] if p.requires_grad]
+        if fill_missing:
+            for param in params:
+                if param.grad is None:
+                    param.grad = torch.zeros_like(param)
+        if max_norm:
+            torch.nn.utils.clip_grad_norm_([p for p in params if p.grad is not None], max_norm, foreach=True)
 
-    optimizer.register_step_pre_hook(clip)
+    optimizer.register_step_pre_hook(prepare)
+
+
+def deepspeed_wraps_optimizer(config: Mapping[str, Any]) -> bool:
+    """Whether DeepSpeed replaces our optimizer by a wrapper stepping its own master copies
+    (ZeRO, or its fp16 / bf16 / amp modes, which a recipe may enable in ``deepspeed.config``)."""
+    modes = (config.get(key) or {} for key in ("fp16", "bf16", "amp"))
+    return config["zero_optimization"]["stage"] > 0 or any(mode.get("enabled", False) for mode in modes)
 
 
 def build_engine(recipe: Mapping[str, Any], model: nn.Module, world_size: int) -> Any:
     """Wrap ``model`` in a DeepSpeed engine with our optimizer and schedule.
 
-    Without ZeRO the optimizer clips gradients itself (:func:`clip_before_each_step`) and
-    a single process skips DeepSpeed's gradient all-reduce, which would only flatten and
-    copy every gradient; ZeRO 1-3 clip and reduce their own gradient partitions.
+    When DeepSpeed steps our optimizer itself (no ZeRO, no DeepSpeed precision mode) the
+    optimizer clips gradients in a pre-step hook (:func:`prepare_each_step`), and a single
+    process skips DeepSpeed's gradient all-reduce, which would only flatten and copy every
+    gradient; otherwise DeepSpeed clips and reduces its own copies.
     """
     import deepspeed
 
@@ -144,9 +159,9 @@ def build_engine(recipe: Mapping[str, Any], model: nn.Module, world_size: int) -
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, schedule_factor(recipe["schedule"], recipe["train"]["steps"], lr))
     config = deepspeed_config(recipe, world_size)
-    plain = config["zero_optimization"]["stage"] == 0
-    if plain and config["gradient_clipping"]:
-        clip_before_each_step(optimizer, config["gradient_clipping"])
+    plain = not deepspeed_wraps_optimizer(config)
+    if plain:
+        prepare_each_step(optimizer, config["gradient_clipping"], fill_missing=world_size == 1)
         config["gradient_clipping"] = 0.0
     engine, _, _, _ = deepspeed.initialize(model=model, optimizer=optimizer, lr_scheduler=scheduler, config=config)
     if plain and world_size == 1:

@@ -4,7 +4,8 @@ On a GPU an op whose result size or value the host must know (a boolean-mask ind
 ``nonzero``, ``.item()``, ``bool(tensor)``) stalls the CPU until the device catches up,
 so the host can no longer queue kernels ahead. :class:`HostSyncRecorder` sees every aten
 op through a ``TorchDispatchMode`` and records those, with the Python frame that called
-them, so a CPU test can prove a step is sync-free before it ever reaches a GPU.
+them, so a CPU test can prove a step is sync-free before it ever reaches a GPU. It cannot
+see copies to the host (``.cpu()``, ``.tolist()``): on a CPU run they are no-ops.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ SYNCING = {
     aten.equal: "torch.equal",
     aten.unique_dim: "unique (data-dependent size)",
     aten._unique2: "unique (data-dependent size)",
-    aten.repeat_interleave: "repeat_interleave (data-dependent size)",
 }
 """Ops that always make the host wait for the device, and why."""
 
@@ -71,6 +71,8 @@ class HostSyncRecorder(TorchDispatchMode):
         reason = SYNCING.get(packet)
         if reason is None and packet in INDEXING and _has_bool_index(args):
             reason = "indexing by a boolean mask (data-dependent size)"
+        if packet is aten.repeat_interleave and (kwargs or {}).get("output_size") is None:
+            reason = "repeat_interleave without output_size (data-dependent size)"
         if reason is not None:
             self.syncs.append(HostSync(str(func), reason, _caller()))
         return func(*args, **(kwargs or {}))

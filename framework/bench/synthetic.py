@@ -3,8 +3,8 @@
 Paper recipes name local corpora and tokenizers that a benchmark machine need not hold;
 speed depends only on shapes. :class:`StandInTokenizer` gives ``assemble`` the sizes a real
 tokenizer would (vocabulary, special ids) and :func:`synthetic_batch` a collated batch:
-normalised noise images, captions of random length ``[CLS] words [SEP] [PAD]...`` and one
-to four boxes per image (region masking reads them).
+normalised noise images, captions of random length ``[CLS] words [SEP] [PAD]...``, one
+to four boxes per image (region masking reads them) and the collator's presence flags.
 """
 
 from __future__ import annotations
@@ -54,6 +54,8 @@ def synthetic_batch(recipe: Mapping[str, Any], batch_size: int, vocab_size: int,
         "special_tokens_mask": ((pos == 0) | (pos >= ends)).long(),
         "boxes": boxes,
         "box_mask": box_mask,
+        "has_image": torch.ones(batch_size, dtype=torch.bool),  # as the collator always records
+        "has_text": torch.ones(batch_size, dtype=torch.bool),
         "index": torch.arange(batch_size),
     }
 

