@@ -166,8 +166,9 @@ def build_engine(recipe: Mapping[str, Any], model: nn.Module, world_size: int) -
     engine, _, _, _ = deepspeed.initialize(model=model, optimizer=optimizer, lr_scheduler=scheduler, config=config)
     if plain and world_size == 1:
         engine.enable_backward_allreduce = False
-    elif world_size == 1 and "zero_optimization" not in recipe["deepspeed"]["config"] and is_main_process():
-        print(f"note: deepspeed.zero_stage {config['zero_optimization']['stage']} partitions nothing on one process "
+    stage = config["zero_optimization"]["stage"]
+    if world_size == 1 and stage > 0 and "zero_optimization" not in recipe["deepspeed"]["config"] and is_main_process():
+        print(f"note: deepspeed.zero_stage {stage} partitions nothing on one process "
               "and only adds gradient-bucket copies; --set deepspeed.zero_stage=0 runs the same update faster here",
               file=sys.stderr)
     return engine
