@@ -27,6 +27,8 @@ SYNCING = {
     aten.equal: "torch.equal",
     aten.unique_dim: "unique (data-dependent size)",
     aten._unique2: "unique (data-dependent size)",
+    aten.bincount: "bincount (its size is the largest value)",
+    aten.argwhere: "argwhere (data-dependent size)",
 }
 """Ops that always make the host wait for the device, and why."""
 

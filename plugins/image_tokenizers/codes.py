@@ -4,13 +4,14 @@ Every ``image_tokenizer`` component follows one protocol:
 
 - ``encode(images [B,3,H,W]) -> codes [B,h,w]`` long, one code per ``patch_size`` pixels;
 - ``decode(codes [B,h,w]) -> images [B,3,H,W]`` in the same normalised pixel space;
-- ``forward(images, *, generator=None) -> TokenizerOutput`` for training;
+- ``forward(images, *, generator=None, weights=None) -> TokenizerOutput`` for training, where
+  ``weights`` [B] scales each sample's part of the losses (0: a placeholder image to ignore);
 - attributes ``num_codes`` and ``patch_size``.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import NamedTuple, Optional
 
 import torch
 
@@ -28,14 +29,28 @@ class TokenizerOutput(NamedTuple):
     codes: torch.Tensor
 
 
-def codebook_usage(codes: torch.Tensor, num_codes: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(distinct codes used, perplexity) of ``codes`` (any shape, long).
+def codebook_usage(codes: torch.Tensor, num_codes: int, weights: Optional[torch.Tensor] = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(distinct codes used, perplexity) of ``codes`` [B,...] long, counting only samples of
+    nonzero ``weights`` [B] (all when None). Counts go into a fixed-size table (no
+    ``bincount``, whose output size a GPU would report to the host).
 
     Perplexity is ``exp(entropy)`` of the codes' empirical distribution: the number of
     equally used codes that would give the same entropy (``num_codes`` at best, 1 when a
     single code is used everywhere).
     """
-    counts = torch.bincount(codes.flatten(), minlength=num_codes).float()  # [K]
+    per_code = torch.ones_like(codes, dtype=torch.float32)
+    if weights is not None:
+        per_code = per_code * (weights > 0).float().view(-1, *([1] * (codes.ndim - 1)))
+    counts = torch.zeros(num_codes, device=codes.device).scatter_add_(0, codes.flatten(), per_code.flatten())  # [K]
     probs = counts / counts.sum().clamp(min=1)
     entropy = -(probs * probs.clamp(min=1e-12).log()).sum()
     return (counts > 0).sum(), entropy.exp()
+
+
+def sample_mean(values: torch.Tensor, weights: Optional[torch.Tensor]) -> torch.Tensor:
+    """Mean of ``values`` [B,...] over everything but the batch, then over samples weighted
+    by ``weights`` [B] (a plain mean when None; 0 when every weight is 0)."""
+    per_sample = values.flatten(1).mean(1)  # [B]
+    if weights is None:
+        return per_sample.mean()
+    return (per_sample * weights).sum() / weights.sum().clamp(min=1)

@@ -22,7 +22,7 @@ from torch import nn
 
 from framework.registry import ComponentSpec
 from framework.tokens import one_hot
-from plugins.image_tokenizers.codes import TokenizerOutput
+from plugins.image_tokenizers.codes import TokenizerOutput, sample_mean
 from plugins.image_tokenizers.networks import NETWORK_PROPERTIES, ConvDecoder, ConvEncoder, resolve_patch_size
 
 
@@ -66,8 +66,10 @@ class DVAETokenizer(nn.Module):
         """codes [B,h,w] -> images [B,3,h*p,w*p]."""
         return self.decoder(self.codebook[codes].permute(0, 3, 1, 2))
 
-    def forward(self, images: torch.Tensor, *, generator: Optional[torch.Generator] = None) -> TokenizerOutput:
-        """Relaxed sample, decode, and the ELBO terms for ``images`` [B,3,H,W]."""
+    def forward(self, images: torch.Tensor, *, generator: Optional[torch.Generator] = None,
+                weights: Optional[torch.Tensor] = None) -> TokenizerOutput:
+        """Relaxed sample, decode, and the ELBO terms for ``images`` [B,3,H,W], each sample's
+        terms weighted by ``weights`` [B]."""
         logits = self.encoder(images).float()  # [B,K,h,w]
         tau = self.temperature()
         soft = F.softmax((logits + gumbel_noise(logits.shape, generator, logits.device)) / tau, dim=1)  # [B,K,h,w]
@@ -77,10 +79,11 @@ class DVAETokenizer(nn.Module):
         latents = torch.einsum("bkhw,kc->bchw", soft.to(self.codebook.dtype), self.codebook)  # [B,C,h,w]
         reconstruction = self.decoder(latents)  # [B,3,H,W]
         log_q = F.log_softmax(logits, dim=1)  # [B,K,h,w]
-        kl = (log_q.exp() * (log_q + math.log(self.num_codes))).sum(dim=1).mean()  # KL(q || uniform) per cell
+        kl = sample_mean((log_q.exp() * (log_q + math.log(self.num_codes))).sum(dim=1), weights)  # KL(q || uniform) per cell
         if self.training:
             self.passes += 1
-        losses = {"reconstruction": F.mse_loss(reconstruction.float(), images.float()), "kl": self.kl_weight * kl}
+        losses = {"reconstruction": sample_mean((reconstruction.float() - images.float()).pow(2), weights),
+                  "kl": self.kl_weight * kl}
         return TokenizerOutput(reconstruction, losses, logits.argmax(dim=1))
 
 

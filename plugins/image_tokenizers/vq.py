@@ -22,7 +22,7 @@ from torch import nn
 
 from framework.registry import ComponentSpec
 from framework.tokens import one_hot
-from plugins.image_tokenizers.codes import TokenizerOutput
+from plugins.image_tokenizers.codes import TokenizerOutput, sample_mean
 from plugins.image_tokenizers.networks import NETWORK_PROPERTIES, ConvDecoder, ConvEncoder, resolve_patch_size
 
 
@@ -69,35 +69,40 @@ class VQTokenizer(nn.Module):
         return self.decoder(e.permute(0, 3, 1, 2))
 
     @torch.no_grad()
-    def _ema_update(self, z: torch.Tensor, codes: torch.Tensor) -> None:
-        """Move each code towards the mean of the latents assigned to it (summed over ranks)."""
-        onehot = one_hot(codes.flatten(), self.num_codes)  # [M,K]
+    def _ema_update(self, z: torch.Tensor, codes: torch.Tensor, weights: Optional[torch.Tensor]) -> None:
+        """Move each code towards the mean of the latents assigned to it (summed over ranks),
+        counting samples by ``weights`` [B]; with nothing assigned anywhere nothing moves."""
+        onehot = one_hot(codes.flatten(), self.num_codes)  # [M,K], M = B*h*w
+        if weights is not None:
+            onehot = (onehot.view(codes.shape[0], -1, self.num_codes) * weights[:, None, None]).flatten(0, 1)
         counts = onehot.sum(0)  # [K]
         sums = onehot.t() @ z.reshape(-1, self.code_dim).float()  # [K,C]
         if dist.is_initialized():
             dist.all_reduce(counts)
             dist.all_reduce(sums)
-        decay = self.ema_decay
-        self.cluster_size.mul_(decay).add_(counts.to(self.cluster_size.dtype), alpha=1 - decay)
-        self.code_sum.mul_(decay).add_(sums.to(self.code_sum.dtype), alpha=1 - decay)
+        decay = torch.where(counts.sum() > 0, self.ema_decay, 1.0)  # a device scalar: no host sync
+        self.cluster_size.mul_(decay).add_((1 - decay) * counts.to(self.cluster_size.dtype))
+        self.code_sum.mul_(decay).add_((1 - decay) * sums.to(self.code_sum.dtype))
         total = self.cluster_size.sum()
         smoothed = (self.cluster_size + 1e-5) / (total + self.num_codes * 1e-5) * total  # Laplace smoothing
         self.codebook.copy_(self.code_sum / smoothed[:, None])
 
-    def forward(self, images: torch.Tensor, *, generator: Optional[torch.Generator] = None) -> TokenizerOutput:
-        """Encode, quantise and decode ``images`` [B,3,H,W]; the generator is unused (deterministic)."""
+    def forward(self, images: torch.Tensor, *, generator: Optional[torch.Generator] = None,
+                weights: Optional[torch.Tensor] = None) -> TokenizerOutput:
+        """Encode, quantise and decode ``images`` [B,3,H,W], each sample's losses weighted by
+        ``weights`` [B]; the generator is unused (deterministic)."""
         z = self._latents(images)  # [B,h,w,C]
         codes = self._nearest(z)  # [B,h,w]
         e = self._codebook()[codes].to(z.dtype)  # [B,h,w,C]
-        losses = {"commitment": self.beta * F.mse_loss(z.float(), e.detach().float())}
+        losses = {"commitment": self.beta * sample_mean((z.float() - e.detach().float()).pow(2), weights)}
         if self.ema:
             if self.training:
-                self._ema_update(z.detach(), codes)
+                self._ema_update(z.detach(), codes, weights)
         else:
-            losses["codebook"] = F.mse_loss(e.float(), z.detach().float())
+            losses["codebook"] = sample_mean((e.float() - z.detach().float()).pow(2), weights)
         quantised = z + (e - z).detach()  # straight-through: forward e, backward identity
         reconstruction = self.decoder(quantised.permute(0, 3, 1, 2))  # [B,3,H,W]
-        losses["reconstruction"] = F.mse_loss(reconstruction.float(), images.float())
+        losses["reconstruction"] = sample_mean((reconstruction.float() - images.float()).pow(2), weights)
         return TokenizerOutput(reconstruction, losses, codes)
 
 

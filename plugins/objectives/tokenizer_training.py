@@ -4,8 +4,9 @@ The objective owns the tokenizer (module path ``objectives.<name>.tokenizer``), 
 recipe with ``"model": {}`` and this one objective trains a tokenizer through the normal
 loop and checkpoints; the ``discrete_tokens`` target later loads it frozen. It reads
 ``ctx.batch["image"]`` and no view, so the recipe needs no encoders. Samples without an
-image (``has_image`` False, from text-only sources) are skipped; a batch without any image
-gives a zero loss with the usual metric keys (every rank logs the same names).
+image (``has_image`` False, from text-only sources) carry a placeholder image that runs
+through the tokenizer with weight 0; a batch without any image gives a zero loss with the
+usual metric keys (every rank logs the same names).
 
 The loss is the sum of the tokenizer's (already weighted) terms; metrics are each term,
 the number of distinct codes in the batch and the codebook perplexity (see
@@ -13,8 +14,6 @@ the number of distinct codes in the batch and the codebook perplexity (see
 """
 
 from __future__ import annotations
-
-import torch
 
 from framework.context import StepContext
 from framework.objective import Objective, objective_schema
@@ -31,27 +30,14 @@ class TokenizerTraining(Objective):
         self.tokenizer = context.build("image_tokenizer", tokenizer)
 
     def forward(self, ctx: StepContext) -> LossOutput:
-        images = ctx.batch["image"]  # [B,3,H,W]
-        if "has_image" in ctx.batch:
-            images = images[ctx.batch["has_image"]]
-        if images.shape[0] == 0:
-            return self._empty(ctx.batch["image"][:1])
-        out = self.tokenizer(images, generator=ctx.generator)
+        """Every row of the batch goes through the tokenizer; samples without an image (a
+        placeholder) weigh 0, so no step depends on how many images a batch holds."""
+        weights = ctx.batch["has_image"].float() if "has_image" in ctx.batch else None  # [B]
+        out = self.tokenizer(ctx.batch["image"], generator=ctx.generator, weights=weights)
         loss = sum(out.losses.values())
-        used, perplexity = codebook_usage(out.codes, self.tokenizer.num_codes)
+        used, perplexity = codebook_usage(out.codes, self.tokenizer.num_codes, weights)
         metrics = {**{k: v.detach() for k, v in out.losses.items()}, "codes_used": used.float(), "perplexity": perplexity}
         return LossOutput(loss, metrics)
-
-    def _empty(self, placeholder: torch.Tensor) -> LossOutput:
-        """Zero loss over the tokenizer's graph (so every parameter gets a gradient) and zero
-        metrics, from one placeholder image run in eval mode (no codebook or anneal update)."""
-        mode = self.tokenizer.training
-        self.tokenizer.eval()
-        out = self.tokenizer(placeholder)
-        self.tokenizer.train(mode)
-        zero = sum(out.losses.values()) * 0 + sum(p.sum() for p in self.tokenizer.parameters()) * 0
-        metrics = {k: torch.zeros((), device=placeholder.device) for k in [*out.losses, "codes_used", "perplexity"]}
-        return LossOutput(zero, metrics)
 
 
 COMPONENTS = [ComponentSpec("objective", "tokenizer_training", TokenizerTraining, objective_schema({

@@ -20,9 +20,6 @@ from framework.train import mask_generator
 from tests.conftest import RECIPES, tiny_recipe
 
 TINY = sorted(p.name for p in RECIPES.glob("*tiny*.json"))
-KNOWN_SYNCS = dict.fromkeys(
-    ("tokenizer-dvae-tiny.json", "tokenizer-vq-tiny.json"),
-    "image-tokenizer training drops image-less samples by a boolean mask: one sync per step of that stage")
 DEEPSPEED_ZERO_SYNCS = "deepspeed/runtime/"
 """ZeRO 1-3 check their gradient partitions' norm on the host inside DeepSpeed; not ours to remove."""
 
@@ -44,8 +41,7 @@ def test_recorder_flags_what_syncs_and_passes_what_does_not():
     assert all(s.where.startswith(__file__) for s in rec.syncs), rec.summary()
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xfail(reason=KNOWN_SYNCS[n], strict=True))
-                                  if n in KNOWN_SYNCS else n for n in TINY])
+@pytest.mark.parametrize("name", TINY)
 def test_training_step_has_no_host_sync(name: str):
     recipe = tiny_recipe(path=RECIPES / name)
     options = BenchOptions(data="synthetic", vocab_size=200, batch=4)

@@ -186,3 +186,15 @@ def test_training_objective_skips_samples_without_images(registry):
     assert none.loss.item() == 0.0 and set(none.metrics) == set(some.metrics)
     none.loss.backward()
     assert all(p.grad is not None for p in objective.parameters() if p.requires_grad)
+
+
+def test_vq_ema_ignores_zero_weight_samples_and_an_all_zero_batch_moves_nothing():
+    weighted, plain = vq(codebook_update="ema"), vq(codebook_update="ema")  # same seed, same weights
+    images = torch.randn(3, 3, 16, 16)
+    weighted(images, weights=torch.tensor([1.0, 0.0, 1.0]))
+    plain(images[[0, 2]])
+    torch.testing.assert_close(weighted.codebook, plain.codebook)
+    before = {k: v.clone() for k, v in weighted.state_dict().items()}
+    weighted(images, weights=torch.zeros(3))
+    for key in ("codebook", "cluster_size", "code_sum"):
+        assert torch.equal(weighted.state_dict()[key], before[key]), key
