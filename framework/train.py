@@ -4,8 +4,9 @@ Per optimiser step: ``accumulation`` micro-batches each run masking -> encoders 
 objectives -> weighted loss -> backward; then the DeepSpeed step, the teacher update,
 hooks, and (at intervals) metrics, periodic evaluation and checkpoints.
 
-Faults (see docs/fault-tolerance.md): a step whose loss is NaN/Inf on any rank is skipped
-(``framework.nonfinite``) and the run stops after ``train.max_bad_steps`` in a row;
+Faults (see docs/fault-tolerance.md): a step whose loss is NaN/Inf on any rank is skipped on
+the device (``framework.nonfinite``), reported where the host next reads values (log steps,
+checkpoints), and the run stops after ``train.max_bad_steps`` in a row;
 SIGTERM/SIGINT finish the step, checkpoint and return (``framework.signals``).
 """
 
@@ -29,7 +30,7 @@ from framework.checkpoint import latest_checkpoint, load_checkpoint, rng_state, 
 from framework.distributed import barrier, device_for_rank, init_distributed, is_main_process
 from framework.engine import build_engine
 from framework.metrics import MetricsWriter
-from framework.nonfinite import NonFiniteLossError, all_finite, skip_optimizer_update, zero_loss
+from framework.nonfinite import NonFiniteLedger, finite_everywhere, guard_update
 from framework.provenance import provenance
 from framework.registry import Registry
 from framework.signals import GracefulStop
@@ -82,8 +83,7 @@ class Trainer:
         self.step = 0
         self.start_sample = 0
         self.health_state: Optional[dict[str, Any]] = None
-        self.skipped_steps = 0  # optimiser steps skipped for a non-finite loss, in all
-        self.bad_streak = 0  # ... and in a row up to now
+        self.nonfinite = NonFiniteLedger(self.train_cfg["max_bad_steps"])
         if resume:
             self._resume()
         self.loader, self.sampler = data_lib.build_train_loader(
@@ -124,7 +124,7 @@ class Trainer:
         self.step = state["step"]
         self.start_sample = state["samples_seen"]
         self.health_state = state["data_health"]
-        self.skipped_steps, self.bad_streak = state["nonfinite"]["skipped"], state["nonfinite"]["streak"]
+        self.nonfinite.skipped, self.nonfinite.streak = state["nonfinite"]["skipped"], state["nonfinite"]["streak"]
         if self.teacher is not None:
             self.teacher.load_state_dict(state["teacher"])
         set_rng_state(state["rng"])  # rank 0's: masks do not depend on it (see mask_generator)
@@ -141,53 +141,31 @@ class Trainer:
         for batch in data_lib.iterate_forever(self.loader, self.sampler, self.health):
             yield to_device(batch, self.device)
 
-    def train_step(self, batches: Iterator[Batch]) -> Optional[dict[str, torch.Tensor]]:
-        """One optimiser step over ``accumulation`` micro-batches; returns summed losses,
-        or ``None`` when a micro-batch's loss was non-finite on some rank and the update
-        was skipped (its batches still count as consumed)."""
+    def train_step(self, batches: Iterator[Batch]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """One optimiser step over ``accumulation`` micro-batches. Returns, on the device, 1.0
+        if every micro-batch's loss was finite on every rank (else the update was skipped,
+        to be reported by :class:`NonFiniteLedger`) and the losses and metrics averaged over
+        the micro-batches."""
         names: list[str] = []
         sums: Optional[torch.Tensor] = None  # [len(names)]: one stacked add per micro-batch
-        bad = False
+        ok: Optional[torch.Tensor] = None
         for micro in range(self.accumulation):
             batch = next(batches)
-            if not bad:
-                generator = mask_generator(self.train_cfg["seed"], self.step, micro, self.device)
-                out = self.engine(batch, generator=generator, teacher=self.teacher)
-                bad = not all_finite(out.loss)
-                if bad:
-                    self._report_bad_loss(out.losses)
-            self.engine.backward(zero_loss(self.engine.module) if bad else out.loss)
-            with skip_optimizer_update(self.engine, bad):
+            generator = mask_generator(self.train_cfg["seed"], self.step, micro, self.device)
+            out = self.engine(batch, generator=generator, teacher=self.teacher)
+            finite = finite_everywhere(out.loss)
+            ok = finite if ok is None else ok * finite
+            self.engine.backward(out.loss)
+            with guard_update(self.engine, ok):
                 self.engine.step()
-            if not bad:
-                logged = {"loss": out.loss, **out.losses, **out.metrics}
-                names = list(logged)
-                values = torch.stack([v.detach().float() for v in logged.values()]) / self.accumulation
-                sums = values if sums is None else sums + values
-        if bad or sums is None:
-            return None
+            logged = {"loss": out.loss, **out.losses, **out.metrics}
+            names = list(logged)
+            values = torch.stack([v.detach().float() for v in logged.values()]) / self.accumulation
+            sums = values if sums is None else sums + values
         if self.teacher is not None:
-            self.teacher.update(self.engine.module, self.step)
-        return dict(zip(names, sums.unbind()))
-
-    def _report_bad_loss(self, losses: Mapping[str, torch.Tensor]) -> None:
-        if is_main_process():
-            names = [n for n, v in losses.items() if not torch.isfinite(v.detach()).all()]
-            print(f"step {self.step + 1}: non-finite loss ({', '.join(names) or 'on another rank'}); "
-                  f"update skipped", file=sys.stderr, flush=True)
-
-    def _count_bad_step(self, bad: bool) -> None:
-        """Track consecutive skipped steps; stop the run (keeping the last checkpoint) at
-        ``train.max_bad_steps``."""
-        self.bad_streak = self.bad_streak + 1 if bad else 0
-        self.skipped_steps += int(bad)
-        limit = self.train_cfg["max_bad_steps"]
-        if self.bad_streak >= limit:
-            kept = latest_checkpoint(self.run_dir / "checkpoints")
-            raise NonFiniteLossError(
-                f"{limit} optimiser steps in a row (up to step {self.step}) had a NaN/Inf loss; stopping. "
-                f"The last good checkpoint is {kept or 'none (no checkpoint was written)'}. Lower optim.lr or "
-                f"train.grad_clip, or check the data, then continue with --resume (or raise train.max_bad_steps)")
+            self.teacher.update(self.engine.module, self.step)  # a skipped step left the student as it was
+        assert ok is not None and sums is not None  # accumulation >= 1
+        return ok, dict(zip(names, sums.unbind()))
 
     def run(self, until: Optional[int] = None) -> dict[str, float]:
         """Train to ``train.steps`` (or stop early after step ``until``, checkpointing
@@ -202,12 +180,13 @@ class Trainer:
         window_start, window_steps = time.perf_counter(), 0
         with GracefulStop() as signals, bar, closing(self.metrics):
             while self.step < stop:
-                sums = self.train_step(batches)
+                ok, sums = self.train_step(batches)
                 self.step += 1
                 window_steps += 1
-                self._count_bad_step(sums is None)
-                if sums is not None and (self.step == 1 or self.step % self.train_cfg["log_every"] == 0
-                                         or self.step == total):
+                self.nonfinite.record(self.step, ok, {k: v for k, v in sums.items() if "/" not in k and k != "loss"})
+                log = self.step == 1 or self.step % self.train_cfg["log_every"] == 0 or self.step == total
+                good = self._settle() if log else None  # the host reads values here anyway
+                if log and good:
                     elapsed = time.perf_counter() - window_start
                     last = self._log(sums, window_steps * self.train_cfg["global_batch"] / max(elapsed, 1e-9))
                     bar.set_postfix(loss=f"{last['loss']:.4f}", samples_s=f"{last['samples_per_s']:.1f}")
@@ -216,8 +195,10 @@ class Trainer:
                 self._periodic_eval()
                 interrupted = signals.requested(self.device)
                 every = self.train_cfg["checkpoint_every"]
-                if (every and self.step % every == 0 and sums is not None) or self.step == stop or interrupted:
-                    self.save()
+                if (every and self.step % every == 0) or self.step == stop or interrupted:
+                    good = self._settle() if good is None else good
+                    if good or self.step == stop or interrupted:
+                        self.save()
                 bar.update(1)
                 if interrupted:
                     self._report_interrupt(signals.signal_name)
@@ -225,6 +206,12 @@ class Trainer:
         if is_main_process() and self.health.bad:
             print(f"data: {self.health.summary()}")
         return last
+
+    def _settle(self) -> bool:
+        """Read the pending non-finite flags (one host sync; may stop the run, see
+        :class:`NonFiniteLedger`); whether the step just taken updated the weights."""
+        skipped = self.nonfinite.settle(lambda: latest_checkpoint(self.run_dir / "checkpoints"))
+        return self.step not in skipped
 
     def _periodic_eval(self) -> None:
         """Run ``eval.tasks`` when ``eval.every`` divides the step (see framework.evaluate)."""
@@ -248,7 +235,7 @@ class Trainer:
         record = {"step": self.step, **dict(zip(names, values.tolist())),
                   "lr": self.engine.get_lr()[0], "samples_per_s": samples_per_s,
                   "samples_seen": self.step * self.train_cfg["global_batch"], "bad_samples": self.health.bad,
-                  "skipped_steps": self.skipped_steps}
+                  "skipped_steps": self.nonfinite.skipped}
         self.metrics.write(record)
         return record
 
@@ -258,7 +245,7 @@ class Trainer:
             "samples_seen": self.step * self.train_cfg["global_batch"],
             "teacher": self.teacher.state_dict() if self.teacher is not None else None,
             "data_health": self.health.state_dict(),
-            "nonfinite": {"skipped": self.skipped_steps, "streak": self.bad_streak},
+            "nonfinite": {"skipped": self.nonfinite.skipped, "streak": self.nonfinite.streak},
             "rng": rng_state(),
         }
         metadata = {RECIPE_FILE: self.recipe, PROVENANCE_FILE: provenance(self.recipe, self.registry, self.world_size)}

@@ -27,7 +27,7 @@ from framework.bench.timing import PhaseTimer, peak_memory_gb, reset_peak_memory
 from framework.distributed import device_for_rank, init_distributed
 from framework.engine import build_engine
 from framework.inspect_model import counted_flops as count_step_flops
-from framework.nonfinite import all_finite
+from framework.nonfinite import finite_everywhere, guard_update
 from framework.registry import Registry
 from framework.train import mask_generator, to_device
 from framework.types import Batch
@@ -160,11 +160,12 @@ def bench_framework(recipe: Mapping[str, Any], registry: Registry, options: Benc
         batch = next(batches)
         timer.mark()
         out = engine(batch, generator=mask_generator(train["seed"], index, 0, device), teacher=teacher)
-        all_finite(out.loss)  # the trainer's non-finite guard, and its one host sync per step
+        ok = finite_everywhere(out.loss)  # the trainer's non-finite guard, on the device
         timer.mark()
         engine.backward(out.loss)
         timer.mark()
-        engine.step()
+        with guard_update(engine, ok):
+            engine.step()
         if teacher is not None:
             teacher.update(engine.module, index)
         timer.mark()

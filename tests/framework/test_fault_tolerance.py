@@ -201,3 +201,17 @@ def test_consecutive_nan_steps_stop_the_run_keeping_the_last_good_checkpoint(tmp
     state = load_checkpoint(trainer.engine, good)
     assert state["step"] == 2 and state["nonfinite"] == {"skipped": 0, "streak": 0}
     assert all(torch.isfinite(p).all() for p in trainer.engine.module.parameters())
+
+
+def test_a_nan_step_between_log_steps_is_skipped_and_reported_at_the_next_one(tmp_path, registry, capsys):
+    """The host reads the guard's flags only where it logs or checkpoints: step 2's skip is
+    applied on the device at once and reported with step 3's log."""
+    trainer = Trainer(tiny_recipe(*OVERRIDES, "train.log_every=3", "train.checkpoint_every=0"), tmp_path, registry,
+                      progress=False)
+    seen = inject_nan(trainer, bad_steps={1}, micro=0)
+    trainer.run()
+    for before, after in zip(seen[1], seen[2]):
+        assert torch.equal(before, after)
+    records = {r["step"]: r for r in read_metrics(tmp_path)}
+    assert records[1]["skipped_steps"] == 0 and records[3]["skipped_steps"] == 1
+    assert "step 2: non-finite loss (" in capsys.readouterr().err

@@ -16,6 +16,7 @@ from framework.bench.runner import BenchOptions, batch_stream, bench_recipe_conf
 from framework.bench.syncs import HostSyncRecorder
 from framework.distributed import init_distributed
 from framework.engine import build_engine, prepare_each_step
+from framework.registry import default_registry
 from framework.train import mask_generator
 from tests.conftest import RECIPES, tiny_recipe
 
@@ -46,8 +47,6 @@ def test_training_step_has_no_host_sync(name: str):
     recipe = tiny_recipe(path=RECIPES / name)
     options = BenchOptions(data="synthetic", vocab_size=200, batch=4)
     recipe = bench_recipe_config(recipe, options)
-    from framework.registry import default_registry
-
     registry = default_registry()
     make_batches, tokenizer = batch_stream(recipe, registry, options, torch.device("cpu"))
     batches = make_batches()
@@ -95,3 +94,21 @@ def test_prepare_each_step_gives_unused_parameters_a_zero_gradient_so_they_still
     optimizer.step()
     assert torch.equal(unused.grad, torch.zeros(2))
     torch.testing.assert_close(unused.detach(), torch.full((2,), 1 - 0.1 * 0.5))
+
+
+def test_the_trainers_step_reads_nothing_on_the_host_until_it_logs(tmp_path):
+    """``Trainer.train_step`` (guard included) runs sync-free; the non-finite flags are read
+    once, where the loop logs or checkpoints."""
+    from framework.train import Trainer
+
+    trainer = Trainer(tiny_recipe("train.steps=4", "train.log_every=4", "train.checkpoint_every=0"), tmp_path,
+                      default_registry(), progress=False)
+    loaded = trainer._batches()
+    for _ in range(2):
+        batches = iter([next(loaded) for _ in range(trainer.accumulation)])  # loading is the host's own work
+        with HostSyncRecorder() as rec:
+            ok, _ = trainer.train_step(batches)
+        assert not rec.syncs, rec.summary()
+        trainer.nonfinite.record(trainer.step + 1, ok, {})
+        trainer.step += 1
+    assert trainer._settle() and trainer.nonfinite.skipped == 0  # both steps updated the weights
