@@ -41,7 +41,19 @@ def init_distributed() -> tuple[int, int]:
 
         deepspeed.init_distributed(dist_backend="nccl" if torch.cuda.is_available() else "gloo",
                                    verbose=False)
+    if dist.get_world_size() > 1 and dist.get_backend() != "gloo" and not _HOST_GROUP:
+        _HOST_GROUP.append(dist.new_group(backend="gloo"))  # collective: every rank creates it here
     return dist.get_rank(), dist.get_world_size()
+
+
+_HOST_GROUP: list[dist.ProcessGroup] = []
+
+
+def host_group() -> dist.ProcessGroup | None:
+    """The group for agreeing on host-side flags (e.g. a stop signal) without touching a
+    GPU stream: a gloo group over every rank beside the nccl one, or None (the default
+    group) when that is already gloo."""
+    return _HOST_GROUP[0] if _HOST_GROUP else None
 
 
 def is_main_process() -> bool:

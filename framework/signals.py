@@ -17,6 +17,8 @@ from typing import Any, Optional
 import torch
 import torch.distributed as dist
 
+from framework.distributed import host_group
+
 SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
@@ -51,11 +53,12 @@ class GracefulStop:
         print(f"\n{self.signal_name} received: finishing this step, then saving a checkpoint "
               "(send it again to stop immediately)", file=sys.stderr, flush=True)
 
-    def requested(self, device: torch.device) -> bool:
+    def requested(self) -> bool:
         """Whether any rank received a signal; every rank gets the same answer, so all
-        stop after the same step (a launcher may deliver signals at different times)."""
+        stop after the same step (a launcher may deliver signals at different times). The
+        ranks agree over a host-side gloo group, so the check never waits on a GPU."""
         if not (dist.is_initialized() and dist.get_world_size() > 1):
-            return self.signal_name is not None  # nothing to agree on: no device round trip
-        flag = torch.tensor([float(self.signal_name is not None)], device=device)
-        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+            return self.signal_name is not None
+        flag = torch.tensor([float(self.signal_name is not None)])
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX, group=host_group())
         return bool(flag.item())

@@ -193,7 +193,7 @@ class Trainer:
                     window_start, window_steps = time.perf_counter(), 0
                 self.registry.hook().framework_on_step_end(step=self.step, metrics=last, run_dir=str(self.run_dir))
                 self._periodic_eval()
-                interrupted = signals.requested(self.device)
+                interrupted = signals.requested()
                 every = self.train_cfg["checkpoint_every"]
                 if (every and self.step % every == 0) or self.step == stop or interrupted:
                     good = self._settle() if good is None else good
