@@ -121,8 +121,9 @@ def prepare_each_step(optimizer: torch.optim.Optimizer, max_norm: float, fill_mi
     ``max_norm`` (0: no clipping) with torch's foreach kernels and no host sync (DeepSpeed's
     ZeRO-0 clipping takes one norm per parameter and copies ``max_norm`` to the device)."""
 
+    params = [p for group in optimizer.param_groups for p in group["params"] if p.requires_grad]
+
     def prepare(*_: Any) -> None:
-        params = [p for group in optimizer.param_groups for p in group["params"] if p.requires_grad]
         if fill_missing:
             for param in params:
                 if param.grad is None:

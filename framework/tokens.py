@@ -44,9 +44,9 @@ def at_positions(x: torch.Tensor, ids: Optional[torch.Tensor]) -> torch.Tensor:
     whose data-dependent result size would cost a host sync on a GPU."""
     if ids is None:
         return x
-    if shared_rows(ids):
-        return x.index_select(1, ids[0])
-    return x.gather(1, ids) if x.ndim == 2 else gather_tokens(x, ids)
+    if x.ndim == 3:
+        return gather_tokens(x, ids)
+    return x.index_select(1, ids[0]) if shared_rows(ids) else x.gather(1, ids)
 
 
 def one_hot(labels: torch.Tensor, classes: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:

@@ -6,8 +6,6 @@ trainer's: forward through the DeepSpeed engine, backward, optimizer step, teach
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
 
