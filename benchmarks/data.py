@@ -20,10 +20,15 @@ from itertools import islice
 from pathlib import Path
 
 import torch
+from framework_plugins.data.synthetic import SyntheticShapes
 
-from framework.data import build_dataset, build_tokenizer, build_train_loader, iterate_forever
+from framework.data import (
+    build_dataset,
+    build_tokenizer,
+    build_train_loader,
+    iterate_forever,
+)
 from framework.registry import default_registry
-from plugins.data.synthetic import SyntheticShapes
 
 AUGMENT = {"random_resized_crop": {"scale": [0.5, 1.0]}, "hflip": {"p": 0.5}, "randaugment": {"num_ops": 2, "magnitude": 7}}
 

@@ -17,9 +17,9 @@ import time
 from pathlib import Path
 
 import torch
+from framework_plugins import masking
 
 from framework.registry import BuildContext, Registry
-from plugins import masking
 
 BATCH, IMAGE, PATCH, TEXT_LEN, VOCAB = 256, 224, 16, 64, 30522
 SPECIAL_IDS = [0, 100, 101, 102, 103]  # BERT: [PAD] [UNK] [CLS] [SEP] [MASK]

@@ -7,7 +7,16 @@ import sys
 from typing import Optional, Sequence
 
 from framework import __version__
-from framework.commands import bench, components, evaluate, info, pictures, recipes, run, scaffold
+from framework.commands import (
+    bench,
+    components,
+    evaluate,
+    info,
+    pictures,
+    recipes,
+    run,
+    scaffold,
+)
 
 COMMANDS = (run, recipes, components, info, evaluate, pictures, bench, scaffold)
 

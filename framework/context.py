@@ -15,7 +15,14 @@ import torch.distributed as dist
 from torch import nn
 
 from framework.distributed import gather_rows, local_rows
-from framework.types import Batch, FusedEncoding, ImageEncoding, MaskingOutput, TextEncoding, TextMaskingOutput
+from framework.types import (
+    Batch,
+    FusedEncoding,
+    ImageEncoding,
+    MaskingOutput,
+    TextEncoding,
+    TextMaskingOutput,
+)
 
 
 @dataclass

@@ -6,13 +6,15 @@ import json
 from pathlib import Path
 from typing import Any
 
+from framework.rundir import RunDir
+
 
 class MetricsWriter:
     """Appends records to ``run_dir/metrics.jsonl``; only the main process writes."""
 
     def __init__(self, run_dir: Path, *, enabled: bool, tensorboard: bool = False) -> None:
         self.enabled = enabled
-        self.path = Path(run_dir) / "metrics.jsonl"
+        self.path = RunDir(run_dir).metrics
         self._handle = open(self.path, "a") if enabled else None
         self._board = None
         if enabled and tensorboard:
@@ -41,5 +43,5 @@ class MetricsWriter:
 
 def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
     """All records of a run's ``metrics.jsonl``."""
-    path = Path(run_dir) / "metrics.jsonl"
+    path = RunDir(run_dir).metrics
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]

@@ -77,8 +77,13 @@ def _resolve(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
     if not isinstance(parent, str):
         raise RecipeError(f"{path}::$.extends: must be a path to another recipe, found {parent!r}")
     parent_path = path.parent / parent
+    if not parent_path.exists():  # a copied recipe keeps extending the built-in it came from
+        from framework.resources import builtin_recipes
+
+        parent_path = builtin_recipes().get(Path(parent).stem, parent_path) if Path(parent).parent == Path(".") else parent_path
     if not parent_path.exists():
-        raise RecipeError(f"{path}::$.extends: '{parent}' does not exist (looked for {parent_path})")
+        raise RecipeError(f"{path}::$.extends: '{parent}' does not exist (looked for {path.parent / parent} "
+                          "and among the built-in recipes)")
     return deep_merge(_resolve(parent_path, (*chain, path)), data)
 
 

@@ -26,19 +26,27 @@ from tqdm import tqdm
 
 from framework import data as data_lib
 from framework.assemble import assemble
-from framework.checkpoint import latest_checkpoint, load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from framework.distributed import barrier, device_for_rank, init_distributed, is_main_process
+from framework.checkpoint import (
+    latest_checkpoint,
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
+from framework.distributed import (
+    barrier,
+    device_for_rank,
+    init_distributed,
+    is_main_process,
+)
 from framework.engine import build_engine
 from framework.metrics import MetricsWriter
 from framework.nonfinite import NonFiniteLedger, finite_everywhere, guard_update
 from framework.provenance import provenance
 from framework.registry import Registry
+from framework.rundir import PROVENANCE_FILE, RECIPE_FILE, RunDir
 from framework.signals import GracefulStop
 from framework.types import Batch
-
-RECIPE_FILE = "recipe.json"
-PROVENANCE_FILE = "provenance.json"
-TOKENIZER_DIR = "tokenizer"
 
 
 class RunDirectoryError(Exception):
@@ -64,6 +72,7 @@ class Trainer:
     def __init__(self, recipe: Mapping[str, Any], run_dir: Path, registry: Registry, *, resume: bool = False,
                  overwrite: bool = False, progress: bool = True) -> None:
         self.recipe, self.run_dir, self.registry = recipe, Path(run_dir), registry
+        self.layout = RunDir(run_dir)
         self.progress = progress
         self.rank, self.world_size = init_distributed()
         self.device = device_for_rank()
@@ -73,7 +82,7 @@ class Trainer:
         self.dataset = data_lib.build_dataset(recipe, registry, split="train")
         self.tokenizer = data_lib.build_tokenizer(recipe, registry, self.dataset)
         if is_main_process():
-            self.tokenizer.save_pretrained(str(self.run_dir / TOKENIZER_DIR))
+            self.tokenizer.save_pretrained(str(self.layout.tokenizer))
         model, self.teacher = assemble(recipe, registry, self.tokenizer)
         if self.train_cfg["compile"]:
             model.compile_components()
@@ -99,7 +108,7 @@ class Trainer:
     # --- set-up ----------------------------------------------------------------------
 
     def _prepare_run_dir(self, resume: bool, overwrite: bool) -> None:
-        recipe_path = self.run_dir / RECIPE_FILE
+        recipe_path = self.layout.recipe
         if recipe_path.exists() and not (resume or overwrite):
             raise RunDirectoryError(f"{self.run_dir} already holds a run; pass --resume to continue it, "
                                     "--overwrite to replace it, or --output to choose another directory")
@@ -108,16 +117,15 @@ class Trainer:
         barrier()  # every rank has checked before the main process writes
         if is_main_process():
             if overwrite and not resume:  # the user asked to replace the old run: drop its outputs
-                for old in ("metrics.jsonl", "checkpoints", TOKENIZER_DIR, "eval"):
-                    path = self.run_dir / old
+                for path in self.layout.outputs():
                     shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
             self.run_dir.mkdir(parents=True, exist_ok=True)
             recipe_path.write_text(json.dumps(self.recipe, indent=2) + "\n")
             info = provenance(self.recipe, self.registry, self.world_size)
-            (self.run_dir / PROVENANCE_FILE).write_text(json.dumps(info, indent=2) + "\n")
+            self.layout.provenance.write_text(json.dumps(info, indent=2) + "\n")
 
     def _resume(self) -> None:
-        path = latest_checkpoint(self.run_dir / "checkpoints")
+        path = latest_checkpoint(self.layout.checkpoints)
         if path is None:
             raise RunDirectoryError(f"{self.run_dir} has no checkpoint to resume from; run without --resume")
         state = load_checkpoint(self.engine, path)
@@ -210,7 +218,7 @@ class Trainer:
     def _settle(self) -> bool:
         """Read the pending non-finite flags (one host sync; may stop the run, see
         :class:`NonFiniteLedger`); whether the step just taken updated the weights."""
-        skipped = self.nonfinite.settle(lambda: latest_checkpoint(self.run_dir / "checkpoints"))
+        skipped = self.nonfinite.settle(lambda: latest_checkpoint(self.layout.checkpoints))
         return self.step not in skipped
 
     def _periodic_eval(self) -> None:
@@ -249,7 +257,7 @@ class Trainer:
             "rng": rng_state(),
         }
         metadata = {RECIPE_FILE: self.recipe, PROVENANCE_FILE: provenance(self.recipe, self.registry, self.world_size)}
-        path = save_checkpoint(self.engine, self.run_dir / "checkpoints", self.step, state,
+        path = save_checkpoint(self.engine, self.layout.checkpoints, self.step, state,
                                self.train_cfg["keep_checkpoints"], metadata)
         if is_main_process():
             self.registry.hook().framework_on_checkpoint(step=self.step, path=str(path))

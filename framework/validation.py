@@ -10,15 +10,20 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 import jsonschema
 
-from framework.registry import COMPONENT_KEYWORD, Registry, RegistryError, did_you_mean, fill_defaults
+from framework.registry import (
+    COMPONENT_KEYWORD,
+    Registry,
+    RegistryError,
+    did_you_mean,
+    fill_defaults,
+)
+from framework.resources import schema_path
 
-SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
-CORE_SCHEMA_PATH = SCHEMA_DIR / "recipe.schema.json"
+CORE_SCHEMA_PATH = schema_path("recipe.schema.json")
 REF_KEYWORD = "x-framework-ref"
 """Marks a string (or list of strings) that must name an entry of a recipe section,
 e.g. ``{"x-framework-ref": "views"}``."""

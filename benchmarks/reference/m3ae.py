@@ -13,11 +13,12 @@ from typing import Any, Mapping
 
 import torch
 import torch.nn.functional as F
+from framework_plugins.fusion.unified import SIZES
 from timm.models.vision_transformer import Block
 from torch import nn
 
 from benchmarks.reference.common import PlainStep, patchify
-from plugins.fusion.unified import SIZES
+
 
 def matches(recipe: Mapping[str, Any]) -> bool:
     model = recipe["model"]

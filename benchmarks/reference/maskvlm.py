@@ -18,7 +18,13 @@ from timm.models.vision_transformer import VisionTransformer
 from torch import nn
 from transformers import RobertaConfig, RobertaModel
 
-from benchmarks.reference.common import PlainStep, PostNormCrossBlock, patchify, random_keep, take
+from benchmarks.reference.common import (
+    PlainStep,
+    PostNormCrossBlock,
+    patchify,
+    random_keep,
+    take,
+)
 
 
 def matches(recipe: Mapping[str, Any]) -> bool:

@@ -19,11 +19,20 @@ import torch
 
 from framework import data as data_lib
 from framework.assemble import assemble
-from framework.bench.reference import with_defaults
 from framework.bench.peaks import mfu, peak_tflops
+from framework.bench.reference import with_defaults
 from framework.bench.syncs import HostSyncRecorder
-from framework.bench.synthetic import StandInTokenizer, synthetic_batch, without_checkpoints
-from framework.bench.timing import PhaseTimer, peak_memory_gb, reset_peak_memory, synchronize
+from framework.bench.synthetic import (
+    StandInTokenizer,
+    synthetic_batch,
+    without_checkpoints,
+)
+from framework.bench.timing import (
+    PhaseTimer,
+    peak_memory_gb,
+    reset_peak_memory,
+    synchronize,
+)
 from framework.distributed import device_for_rank, init_distributed
 from framework.engine import build_engine
 from framework.inspect_model import counted_flops as count_step_flops

@@ -8,7 +8,12 @@ import json
 from pathlib import Path
 from typing import Any, Mapping
 
-from framework.commands.common import USER_ERRORS, add_recipe_argument, fail, load_validated
+from framework.commands.common import (
+    USER_ERRORS,
+    add_recipe_argument,
+    fail,
+    load_validated,
+)
 
 COLUMNS = (("samples_per_s", "samples/s", "{:.1f}"), ("step_ms", "step ms", "{:.1f}"), ("data_ms", "data", "{:.1f}"),
            ("forward_ms", "fwd", "{:.1f}"), ("backward_ms", "bwd", "{:.1f}"), ("optimizer_ms", "optim", "{:.1f}"),
@@ -45,7 +50,11 @@ def print_table(measured: Mapping[str, Any]) -> None:
 def bench(args: argparse.Namespace) -> int:
     from framework.bench import reference as reference_lib
     from framework.bench import results
-    from framework.bench.runner import BenchOptions, bench_framework, bench_recipe_config
+    from framework.bench.runner import (
+        BenchOptions,
+        bench_framework,
+        bench_recipe_config,
+    )
 
     options = BenchOptions(steps=args.steps, warmup=args.warmup, batch=args.batch, data=args.data,
                            vocab_size=args.vocab_size, compile=args.compile)

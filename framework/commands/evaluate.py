@@ -44,8 +44,9 @@ def default_out(target: Path) -> Path:
 
 def evaluate(args: argparse.Namespace) -> int:
     from framework.evaluate import EvalModel, run_tasks, write_results
-    from framework.evaluate.model import RECIPE_FILE, EvalModelError
+    from framework.evaluate.model import EvalModelError
     from framework.evaluate.runner import markdown_table
+    from framework.rundir import RECIPE_FILE
 
     target = Path(args.target)
     try:

@@ -5,7 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 
-from framework.commands.common import USER_ERRORS, add_recipe_argument, fail, load_validated
+from framework.commands.common import (
+    USER_ERRORS,
+    add_recipe_argument,
+    fail,
+    load_validated,
+)
 
 
 def info(args: argparse.Namespace) -> int:
@@ -24,7 +29,7 @@ def info(args: argparse.Namespace) -> int:
     print(f"{'component':<{width}}  {'parameters':>14}")
     for name, count in counts.items():
         print(f"{name:<{width}}  {count:>14,}  ({count / 1e6:.1f}M)")
-    print(f"\nFLOPs per sample (multiply-adds x2, every pass of a training step incl. teacher):")
+    print("\nFLOPs per sample (multiply-adds x2, every pass of a training step incl. teacher):")
     print(f"  forward          {flops.forward / 1e9:10.2f} GFLOPs  ({flops.forward_gmacs:.2f} GMACs)")
     print(f"  forward+backward {flops.train / 1e9:10.2f} GFLOPs")
     return 0

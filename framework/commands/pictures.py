@@ -12,7 +12,13 @@ from pathlib import Path
 
 import torch
 
-from framework.commands.common import USER_ERRORS, add_recipe_argument, fail, load_validated
+from framework.commands.common import (
+    USER_ERRORS,
+    add_recipe_argument,
+    fail,
+    load_validated,
+)
+from framework.rundir import RunDir
 
 
 def plot(args: argparse.Namespace) -> int:
@@ -20,7 +26,7 @@ def plot(args: argparse.Namespace) -> int:
     from framework.metrics import read_metrics
 
     run = Path(args.run)
-    if not (run / "metrics.jsonl").is_file():
+    if not RunDir(run).metrics.is_file():
         return fail(FileNotFoundError(f"{run} has no metrics.jsonl; pass a run directory written by `framework run`"))
     keys = [k.strip() for k in args.keys.split(",")] if args.keys else None
     try:

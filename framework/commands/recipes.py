@@ -6,13 +6,18 @@ import argparse
 import json
 from pathlib import Path
 
-from framework.commands.common import USER_ERRORS, add_recipe_argument, fail, load_validated
+from framework.commands.common import (
+    USER_ERRORS,
+    add_recipe_argument,
+    fail,
+    load_validated,
+)
 from framework.recipe import diff, load_recipe
 from framework.registry import default_registry
+from framework.resources import schema_path
 from framework.schema_gen import PROJECT_DISTRIBUTION, combined_schema
-from framework.validation import SCHEMA_DIR
 
-COMBINED_SCHEMA_PATH = SCHEMA_DIR / "framework.schema.json"
+COMBINED_SCHEMA_PATH = schema_path("framework.schema.json")
 
 
 def validate(args: argparse.Namespace) -> int:

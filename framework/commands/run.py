@@ -7,12 +7,29 @@ import json
 from pathlib import Path
 
 from framework.checkpoint import CheckpointError
-from framework.commands.common import USER_ERRORS, add_recipe_argument, fail, load_validated
+from framework.commands.common import (
+    DEFAULT_RECIPE_NAME,
+    USER_ERRORS,
+    add_recipe_argument,
+    fail,
+    load_validated,
+)
 from framework.distributed import is_main_process
+from framework.rundir import RunDir
 
 
 def default_output(recipe_path: str) -> Path:
     return Path("runs") / Path(recipe_path).stem
+
+
+def recipe_argument(args: argparse.Namespace) -> str:
+    """The recipe to run: as given; for ``--resume --output DIR`` without one, the run's
+    own resolved recipe; otherwise the built-in default."""
+    if args.recipe is not None:
+        return args.recipe
+    if args.resume and args.output:
+        return str(RunDir(args.output).recipe)
+    return DEFAULT_RECIPE_NAME
 
 
 def run(args: argparse.Namespace) -> int:
@@ -20,8 +37,9 @@ def run(args: argparse.Namespace) -> int:
     from framework.train import RunDirectoryError, Trainer
 
     try:
-        recipe, registry = load_validated(args.recipe, args.overrides)
-        output = Path(args.output) if args.output else default_output(args.recipe)
+        recipe_path = recipe_argument(args)
+        recipe, registry = load_validated(recipe_path, args.overrides)
+        output = Path(args.output) if args.output else default_output(recipe_path)
         trainer = Trainer(recipe, output, registry, resume=args.resume, overwrite=args.overwrite,
                           progress=not args.quiet)
         last = trainer.run()

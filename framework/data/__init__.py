@@ -14,7 +14,12 @@ from framework.data.build import build_dataset, build_tokenizer, data_config
 from framework.data.collate import Collator
 from framework.data.loader import build_eval_loader, build_train_loader, iterate_forever
 from framework.data.sampler import ResumableDistributedSampler
-from framework.data.samples import BadDataError, BadSampleError, DataHealth, SampleLoader
+from framework.data.samples import (
+    BadDataError,
+    BadSampleError,
+    DataHealth,
+    SampleLoader,
+)
 from framework.data.stream import StreamLoader, StreamPosition
 from framework.data.transforms import AUGMENT_SCHEMA, SampleTransform, build_transform
 

@@ -11,11 +11,21 @@ Public API:
 * :func:`image_grid`, :func:`draw_curves`, :func:`curve_series` (``pictures``)
 """
 
-from framework.evaluate.embed import EmbeddedSet, contrastive_heads, embed_dataset, embed_texts
+from framework.evaluate.embed import (
+    EmbeddedSet,
+    contrastive_heads,
+    embed_dataset,
+    embed_texts,
+)
 from framework.evaluate.metrics import ranks, retrieval_recalls, topk_accuracy
 from framework.evaluate.model import EvalModel, EvalModelError
 from framework.evaluate.pictures import curve_series, draw_curves, image_grid
-from framework.evaluate.runner import evaluator_schema, run_periodic_eval, run_tasks, write_results
+from framework.evaluate.runner import (
+    evaluator_schema,
+    run_periodic_eval,
+    run_tasks,
+    write_results,
+)
 
 __all__ = [
     "EmbeddedSet", "EvalModel", "EvalModelError", "contrastive_heads", "curve_series", "draw_curves", "embed_dataset",

@@ -31,11 +31,9 @@ from framework.checkpoint import CheckpointError, latest_checkpoint
 from framework.data.build import data_context
 from framework.pretrainer import Pretrainer
 from framework.registry import Registry
+from framework.rundir import RECIPE_FILE, RunDir
 from framework.types import ImageEncoding, TextEncoding
 
-RECIPE_FILE = "recipe.json"
-TOKENIZER_DIR = "tokenizer"
-"""Where a run keeps its tokenizer (``save_pretrained``); rebuilt from the recipe when absent."""
 MODEL_STATES = "mp_rank_00_model_states.pt"
 NUMPY_ARRAY_GLOBALS = [_reconstruct, np.ndarray, np.dtype, type(np.dtype(np.uint32))]
 """What ``weights_only`` loading must allow beyond tensors: the numpy array in the saved
@@ -83,7 +81,7 @@ class EvalModel:
             raise EvalModelError(f"{run_dir} is not a run directory (no {RECIPE_FILE}); pass a run written by "
                                  "`framework run`, or a recipe file to evaluate the untrained model")
         recipe = json.loads(recipe_path.read_text())
-        checkpoint = latest_checkpoint(run_dir / "checkpoints")
+        checkpoint = latest_checkpoint(RunDir(run_dir).checkpoints)
         if checkpoint is None:
             raise EvalModelError(f"{run_dir} has no checkpoint yet (no checkpoints/latest); train it longer or "
                                  "evaluate its recipe.json to get the untrained model")
@@ -172,7 +170,7 @@ def read_model_states(checkpoint: Path) -> dict[str, Any]:
 
 def load_run_tokenizer(run_dir: Path) -> Optional[PreTrainedTokenizerFast]:
     """The tokenizer a run saved, or ``None`` (the recipe rebuilds it deterministically)."""
-    directory = run_dir / TOKENIZER_DIR
+    directory = RunDir(run_dir).tokenizer
     if not directory.is_dir():
         return None
     return AutoTokenizer.from_pretrained(str(directory), local_files_only=True)

@@ -1,7 +1,8 @@
 """Built-in data components (registered through the `framework.plugins` entry point)."""
 
 from framework import hookimpl
-from plugins.data import coco, files, mixture, shards, synthetic
+
+from . import coco, files, mixture, shards, synthetic
 
 MODULES: list = [synthetic, files, coco, shards, mixture]
 

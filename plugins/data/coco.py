@@ -17,7 +17,8 @@ from typing import Any, Iterator
 from torch.utils.data import Dataset
 
 from framework import ComponentSpec
-from plugins.data.files import existing, read_image
+
+from .files import existing, read_image
 
 
 class CaptionedImages(Dataset):

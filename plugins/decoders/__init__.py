@@ -1,7 +1,8 @@
 """Built-in decoder and head components (registered through the `framework.plugins` entry point)."""
 
 from framework import hookimpl
-from plugins.decoders import cross_attention, heads, transformer
+
+from . import cross_attention, heads, transformer
 
 MODULES: list = [cross_attention, heads, transformer]
 

@@ -24,8 +24,9 @@ from torch import nn
 from framework.context import EncodedView
 from framework.registry import BuildContext, ComponentSpec
 from framework.types import FusedEncoding
-from plugins.layers.projection import projection
-from plugins.layers.bert import ARCHS, additive_mask, cross_layers, layer_config
+
+from ..layers.bert import ARCHS, additive_mask, cross_layers, layer_config
+from ..layers.projection import projection
 
 QUERY_WIDTHS = {"fused": "fused_image_width", "image_encoder": "image_width"}
 MEMORY_WIDTHS = {"text_encoder": "text_width", "fused": "fused_text_width"}

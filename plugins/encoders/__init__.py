@@ -1,7 +1,8 @@
 """Built-in encoders components (registered through the `framework.plugins` entry point)."""
 
 from framework import hookimpl
-from plugins.encoders import bert_text, embeddings, vit
+
+from . import bert_text, embeddings, vit
 
 MODULES: list = [vit, bert_text, embeddings]
 

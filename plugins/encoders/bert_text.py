@@ -20,7 +20,8 @@ from transformers import BertModel, RobertaModel
 
 from framework import ComponentSpec
 from framework.types import TextEncoding, TextMaskingOutput
-from plugins.layers.bert import ARCHS, bert_config, layer_range, load_local, stack_properties
+
+from ..layers.bert import ARCHS, bert_config, layer_range, load_local, stack_properties
 
 
 class BertTextEncoder(nn.Module):

@@ -20,9 +20,15 @@ from torch import nn
 
 from framework import ComponentSpec
 from framework.tokens import gather_tokens, patchify
-from framework.types import ImageEncoding, MaskingOutput, TextEncoding, TextMaskingOutput
-from plugins.layers.posembed import sincos_1d, sincos_2d
-from plugins.encoders.sizes import input_side
+from framework.types import (
+    ImageEncoding,
+    MaskingOutput,
+    TextEncoding,
+    TextMaskingOutput,
+)
+
+from ..layers.posembed import sincos_1d, sincos_2d
+from .sizes import input_side
 
 
 def learned(*shape: int) -> nn.Parameter:

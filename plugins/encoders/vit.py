@@ -28,7 +28,8 @@ from torch import nn
 from framework import ComponentSpec
 from framework.tokens import gather_tokens
 from framework.types import ImageEncoding, MaskingOutput
-from plugins.encoders.sizes import input_side
+
+from .sizes import input_side
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.pth")
 """File names looked for when ``checkpoint`` names a directory (timm's hub layout first)."""

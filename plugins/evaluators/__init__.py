@@ -1,7 +1,8 @@
 """Built-in evaluators (registered through the `framework.plugins` entry point)."""
 
 from framework import hookimpl
-from plugins.evaluators import linear_probe, reconstruction, retrieval, zero_shot
+
+from . import linear_probe, reconstruction, retrieval, zero_shot
 
 MODULES: list = [retrieval, zero_shot, linear_probe, reconstruction]
 

@@ -21,7 +21,8 @@ from framework.evaluate.pictures import denormalize, image_grid
 from framework.evaluate.runner import DATASET_SLOT, evaluator_schema
 from framework.pictures.masks import grey_out
 from framework.tokens import patchify, unpatchify
-from plugins.objectives.features import view_tokens
+
+from ..objectives.features import view_tokens
 
 PICTURE = "reconstruction.png"
 

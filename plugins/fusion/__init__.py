@@ -1,7 +1,8 @@
 """Built-in fusion components (registered through the `framework.plugins` entry point)."""
 
 from framework import hookimpl
-from plugins.fusion import cross_attention, two_stream, unified
+
+from . import cross_attention, two_stream, unified
 
 MODULES: list = [cross_attention, two_stream, unified]
 

@@ -19,8 +19,8 @@ from torch import nn
 
 from framework import ComponentSpec
 from framework.types import FusedEncoding, ImageEncoding, TextEncoding
-from plugins.layers.projection import projection
-from plugins.layers.bert import (
+
+from ..layers.bert import (
     ARCHS,
     additive_mask,
     cross_layers,
@@ -29,6 +29,7 @@ from plugins.layers.bert import (
     load_local,
     stack_properties,
 )
+from ..layers.projection import projection
 
 
 class CrossAttentionFusion(nn.Module):

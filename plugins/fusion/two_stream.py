@@ -20,8 +20,9 @@ from torch import nn
 
 from framework import ComponentSpec
 from framework.types import FusedEncoding, ImageEncoding, TextEncoding
-from plugins.layers.projection import projection
-from plugins.layers.bert import ARCHS, additive_mask, cross_layers, layer_config
+
+from ..layers.bert import ARCHS, additive_mask, cross_layers, layer_config
+from ..layers.projection import projection
 
 
 class TwoStreamFusion(nn.Module):

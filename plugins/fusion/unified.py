@@ -21,7 +21,8 @@ from torch import nn
 
 from framework import ComponentSpec
 from framework.types import FusedEncoding, ImageEncoding, TextEncoding
-from plugins.layers.projection import projection
+
+from ..layers.projection import projection
 
 SIZES = {"small": (384, 12, 6), "base": (768, 12, 12), "large": (1024, 24, 16)}
 """M3AE encoder sizes: (width, depth, heads)."""

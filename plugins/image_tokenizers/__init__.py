@@ -1,7 +1,8 @@
 """Built-in image tokenizers (registered through the `framework.plugins` entry point)."""
 
 from framework import hookimpl
-from plugins.image_tokenizers import dvae, vq
+
+from . import dvae, vq
 
 MODULES: list = [vq, dvae]
 

@@ -22,8 +22,9 @@ from torch import nn
 
 from framework.registry import ComponentSpec
 from framework.tokens import one_hot
-from plugins.image_tokenizers.codes import TokenizerOutput, sample_mean
-from plugins.image_tokenizers.networks import NETWORK_PROPERTIES, ConvDecoder, ConvEncoder, resolve_patch_size
+
+from .codes import TokenizerOutput, sample_mean
+from .networks import NETWORK_PROPERTIES, ConvDecoder, ConvEncoder, resolve_patch_size
 
 
 def gumbel_noise(shape: torch.Size, generator: Optional[torch.Generator], device: torch.device) -> torch.Tensor:

@@ -17,8 +17,18 @@ from typing import Any, Optional
 
 import torch
 from torch import nn
-from transformers import AutoConfig, AutoModel, BertConfig, PretrainedConfig, RobertaConfig
-from transformers.models.bert.modeling_bert import BertAttention, BertIntermediate, BertOutput
+from transformers import (
+    AutoConfig,
+    AutoModel,
+    BertConfig,
+    PretrainedConfig,
+    RobertaConfig,
+)
+from transformers.models.bert.modeling_bert import (
+    BertAttention,
+    BertIntermediate,
+    BertOutput,
+)
 
 ARCHS = {"bert": BertConfig, "roberta": RobertaConfig}
 """Supported text architectures and their config classes."""

@@ -1,7 +1,8 @@
 """Built-in masking components (registered through the `framework.plugins` entry point)."""
 
 from framework import hookimpl
-from plugins.masking import block, drop, mlm, random_patches, region
+
+from . import block, drop, mlm, random_patches, region
 
 MODULES: list = [random_patches, block, region, mlm, drop]
 

@@ -23,8 +23,17 @@ import torch
 
 from framework import ComponentSpec
 from framework.types import TextMaskingOutput
-from plugins.masking.common import RATIO, SHARED, check_ratio, num_kept, params_schema, shuffle_masking, uniform
-from plugins.masking.mlm import IGNORE_INDEX, eligible_tokens
+
+from .common import (
+    RATIO,
+    SHARED,
+    check_ratio,
+    num_kept,
+    params_schema,
+    shuffle_masking,
+    uniform,
+)
+from .mlm import IGNORE_INDEX, eligible_tokens
 
 SCHEMA = params_schema({"ratio": {**RATIO, "default": 0.75}, "shared_across_batch": SHARED})
 

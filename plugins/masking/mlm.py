@@ -18,7 +18,8 @@ import torch
 
 from framework import ComponentSpec
 from framework.types import TextMaskingOutput
-from plugins.masking.common import RATIO, check_ratio, integers, params_schema, uniform
+
+from .common import RATIO, check_ratio, integers, params_schema, uniform
 
 IGNORE_INDEX = -100
 """Label of positions that are not predicted (cross-entropy's default ``ignore_index``)."""

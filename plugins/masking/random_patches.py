@@ -13,7 +13,16 @@ import torch
 
 from framework import ComponentSpec
 from framework.types import MaskingOutput
-from plugins.masking.common import RATIO, SHARED, check_ratio, num_kept, params_schema, shuffle_masking, uniform
+
+from .common import (
+    RATIO,
+    SHARED,
+    check_ratio,
+    num_kept,
+    params_schema,
+    shuffle_masking,
+    uniform,
+)
 
 SCHEMA = params_schema({"ratio": {**RATIO, "default": 0.75}, "shared_across_batch": SHARED})
 

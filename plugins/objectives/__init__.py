@@ -1,7 +1,8 @@
 """Built-in objectives (registered through the `framework.plugins` entry point)."""
 
 from framework import hookimpl
-from plugins.objectives import feature_regression, itc, itm, mim, mlm, mrm, tokenizer_training
+
+from . import feature_regression, itc, itm, mim, mlm, mrm, tokenizer_training
 
 MODULES: list = [itc, itm, mim, mlm, feature_regression, tokenizer_training, mrm]
 

@@ -22,7 +22,8 @@ from framework.objective import VIEW_REF, Objective, objective_schema
 from framework.registry import BuildContext, ComponentSpec
 from framework.tokens import gather_tokens
 from framework.types import LossOutput
-from plugins.objectives.mim import REGRESSION
+
+from .mim import REGRESSION
 
 WIDTH_KEYS = {"image": "image_width", "text": "text_width"}
 

@@ -20,10 +20,11 @@ from framework.objective import DECODER_REF, VIEW_REF, Objective, objective_sche
 from framework.registry import BuildContext, ComponentSpec
 from framework.tokens import at_positions
 from framework.types import LossOutput
-from plugins.decoders.heads import HEAD_SLOT
-from plugins.objectives.features import SOURCE, source_width, view_tokens
-from plugins.masking.region import patches_in_boxes
-from plugins.objectives.unpaired import UNPAIRED_WEIGHT, paired_unpaired_mean, presence
+
+from ..decoders.heads import HEAD_SLOT
+from ..masking.region import patches_in_boxes
+from .features import SOURCE, source_width, view_tokens
+from .unpaired import UNPAIRED_WEIGHT, paired_unpaired_mean, presence
 
 REGRESSION = {"mse": F.mse_loss, "l1": F.l1_loss, "smooth_l1": F.smooth_l1_loss}
 

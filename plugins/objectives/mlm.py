@@ -19,10 +19,11 @@ from framework.objective import DECODER_REF, VIEW_REF, Objective, objective_sche
 from framework.registry import BuildContext, ComponentSpec
 from framework.tokens import at_positions
 from framework.types import LossOutput
-from plugins.decoders.heads import HEAD_SLOT
-from plugins.masking.mlm import IGNORE_INDEX
-from plugins.objectives.features import SOURCE, source_width, view_tokens
-from plugins.objectives.unpaired import UNPAIRED_WEIGHT, paired_unpaired_mean, presence
+
+from ..decoders.heads import HEAD_SLOT
+from ..masking.mlm import IGNORE_INDEX
+from .features import SOURCE, source_width, view_tokens
+from .unpaired import UNPAIRED_WEIGHT, paired_unpaired_mean, presence
 
 
 class MaskedLanguageModeling(Objective):

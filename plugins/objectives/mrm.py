@@ -29,7 +29,9 @@ from framework.objective import Objective, objective_schema
 from framework.registry import BuildContext, ComponentSpec
 from framework.tokens import at_positions
 from framework.types import LossOutput
-from plugins.decoders.heads import HEAD_SLOT
+
+from ..decoders.heads import HEAD_SLOT
+
 
 def weighted_spread(values: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     """Mean over dims of the (unbiased) std of ``values`` [B,K,D] over the positions

@@ -19,7 +19,8 @@ from framework.context import StepContext
 from framework.objective import Objective, objective_schema
 from framework.registry import BuildContext, ComponentSpec
 from framework.types import LossOutput
-from plugins.image_tokenizers.codes import codebook_usage
+
+from ..image_tokenizers.codes import codebook_usage
 
 
 class TokenizerTraining(Objective):

@@ -1,7 +1,8 @@
 """Built-in reconstruction targets (registered through the `framework.plugins` entry point)."""
 
 from framework import hookimpl
-from plugins.targets import discrete_tokens, pixels, teacher_features
+
+from . import discrete_tokens, pixels, teacher_features
 
 MODULES: list = [pixels, teacher_features, discrete_tokens]
 

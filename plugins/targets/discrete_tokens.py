@@ -22,7 +22,8 @@ from torch import nn
 
 from framework.context import EncodedView, StepContext
 from framework.registry import BuildContext, ComponentSpec
-from plugins.image_tokenizers.storage import read_tokenizer
+
+from ..image_tokenizers.storage import read_tokenizer
 
 
 def load_frozen_tokenizer(path: str, objective: Optional[str], context: BuildContext) -> nn.Module:

@@ -1,7 +1,8 @@
 """Built-in teachers (registered through the `framework.plugins` entry point)."""
 
 from framework import hookimpl
-from plugins.teachers import ema
+
+from . import ema
 
 MODULES: list = [ema]
 

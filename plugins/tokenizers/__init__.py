@@ -1,7 +1,8 @@
 """Built-in tokenizers components (registered through the `framework.plugins` entry point)."""
 
 from framework import hookimpl
-from plugins.tokenizers import pretrained, wordpiece
+
+from . import pretrained, wordpiece
 
 MODULES: list = [wordpiece, pretrained]
 

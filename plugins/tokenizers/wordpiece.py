@@ -14,7 +14,14 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any, Iterable
 
-from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+from tokenizers import (
+    Tokenizer,
+    decoders,
+    models,
+    normalizers,
+    pre_tokenizers,
+    processors,
+)
 from transformers import PreTrainedTokenizerFast
 
 from framework import ComponentSpec

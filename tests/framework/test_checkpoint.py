@@ -14,7 +14,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from framework.checkpoint import (
-    CheckpointError, _prune, latest_checkpoint, load_checkpoint, rng_state, safe_torch_load, set_rng_state,
+    CheckpointError,
+    _prune,
+    latest_checkpoint,
+    load_checkpoint,
+    rng_state,
+    safe_torch_load,
+    set_rng_state,
     write_atomic,
 )
 from framework.train import Trainer

@@ -6,7 +6,13 @@ import pytest
 import torch
 from PIL import Image
 
-from framework.pictures.masks import GREY, draw_mask_grid, grey_out, masked_caption_text, text_mask_captions
+from framework.pictures.masks import (
+    GREY,
+    draw_mask_grid,
+    grey_out,
+    masked_caption_text,
+    text_mask_captions,
+)
 from framework.types import MaskingOutput, TextMaskingOutput
 
 

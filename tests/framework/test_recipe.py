@@ -6,7 +6,14 @@ import json
 
 import pytest
 
-from framework.recipe import RecipeError, apply_override, deep_merge, diff, load_recipe, recipe_hash
+from framework.recipe import (
+    RecipeError,
+    apply_override,
+    deep_merge,
+    diff,
+    load_recipe,
+    recipe_hash,
+)
 
 
 def write(path, data):

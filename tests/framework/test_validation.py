@@ -8,8 +8,9 @@ import jsonschema
 import pytest
 
 from framework.recipe import load_recipe
+from framework.resources import schema_path
 from framework.schema_gen import PROJECT_DISTRIBUTION, combined_schema
-from framework.validation import SCHEMA_DIR, RecipeValidationError, validate_recipe
+from framework.validation import RecipeValidationError, validate_recipe
 from tests.conftest import RECIPES
 
 
@@ -54,7 +55,7 @@ def test_every_committed_recipe_validates(registry, path):
 
 
 def test_committed_combined_schema_is_current(registry):
-    committed = json.loads((SCHEMA_DIR / "framework.schema.json").read_text())
+    committed = json.loads(schema_path("framework.schema.json").read_text())
     current = combined_schema(registry, distributions=[PROJECT_DISTRIBUTION])  # installed plugins stay out
     assert committed == current, "schemas/framework.schema.json is stale: run `framework schema`"
 

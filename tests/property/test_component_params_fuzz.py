@@ -30,7 +30,13 @@ from framework.assemble import assemble
 from framework.distributed import init_distributed
 from framework.recipe import RecipeError, load_recipe
 from framework.registry import COMPONENT_KEYWORD, RegistryError, default_registry
-from framework.validation import REF_KEYWORD, RecipeValidationError, _walk, core_schema, validate_recipe
+from framework.validation import (
+    REF_KEYWORD,
+    RecipeValidationError,
+    _walk,
+    core_schema,
+    validate_recipe,
+)
 from tests.conftest import RECIPES
 
 CLEAR_ERRORS = (RecipeValidationError, RecipeError, RegistryError, ValueError, FileNotFoundError)

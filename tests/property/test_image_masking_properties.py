@@ -6,14 +6,23 @@ import math
 
 import pytest
 import torch
+from framework_plugins.masking.block import BlockMasking, block_layout
+from framework_plugins.masking.common import num_kept
+from framework_plugins.masking.random_patches import RandomPatches
+from framework_plugins.masking.region import RegionMasking, patches_in_boxes
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
-
-from masking_strategies import PATCH, assert_lists_masked, assert_partition, assert_restores, boxes, grids, image_maskers, ratios, seeds
-from plugins.masking.block import BlockMasking, block_layout
-from plugins.masking.common import num_kept
-from plugins.masking.random_patches import RandomPatches
-from plugins.masking.region import RegionMasking, patches_in_boxes
+from masking_strategies import (
+    PATCH,
+    assert_lists_masked,
+    assert_partition,
+    assert_restores,
+    boxes,
+    grids,
+    image_maskers,
+    ratios,
+    seeds,
+)
 
 batches = st.integers(1, 5)
 

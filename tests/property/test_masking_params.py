@@ -5,13 +5,13 @@ from __future__ import annotations
 import jsonschema
 import pytest
 import torch
+from framework_plugins import masking
+from framework_plugins.masking.block import BlockMasking
+from framework_plugins.masking.common import check_ratio
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from framework.registry import Registry
-from plugins import masking
-from plugins.masking.block import BlockMasking
-from plugins.masking.common import check_ratio
 
 REGISTRY = Registry()
 REGISTRY.register_plugin(masking, name="masking", distribution="framework==test")
@@ -64,7 +64,7 @@ def test_block_not_multiple_of_patch_rejected(patch, data) -> None:
 @given(patch=st.integers(2, 32), data=st.data())
 def test_patch_size_not_dividing_image_rejected(patch, data) -> None:
     """The image encoder fixes the patch grid the maskers see; it refuses a ragged grid."""
-    from plugins.encoders.vit import ViTEncoder
+    from framework_plugins.encoders.vit import ViTEncoder
 
     image_size = data.draw(st.integers(patch, 16 * patch).filter(lambda s: s % patch))
     with pytest.raises(ValueError, match="not a multiple of patch_size"):

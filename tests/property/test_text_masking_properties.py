@@ -6,13 +6,27 @@ import math
 
 import pytest
 import torch
+from framework_plugins.masking.common import num_kept
+from framework_plugins.masking.drop import TokenDropping
+from framework_plugins.masking.mlm import (
+    IGNORE_INDEX,
+    MaskedLanguageModelling,
+    eligible_tokens,
+    most_masked,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from masking_strategies import MASK, SPECIAL_IDS, VOCAB, assert_lists_masked, assert_partition, assert_restores, captions, ratios, seeds
-from plugins.masking.common import num_kept
-from plugins.masking.drop import TokenDropping
-from plugins.masking.mlm import IGNORE_INDEX, MaskedLanguageModelling, eligible_tokens, most_masked
+from masking_strategies import (
+    MASK,
+    SPECIAL_IDS,
+    VOCAB,
+    assert_lists_masked,
+    assert_partition,
+    assert_restores,
+    captions,
+    ratios,
+    seeds,
+)
 
 
 def mlm(ratio: float, mask_prob: float = 0.8, random_prob: float = 0.1) -> MaskedLanguageModelling:

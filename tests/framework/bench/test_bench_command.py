@@ -14,7 +14,7 @@ from framework.commands.common import DEFAULT_RECIPE, load_validated
 
 def test_bench_tiny_writes_json(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
-    assert main(["bench", str(DEFAULT_RECIPE), "--steps", "2", "--warmup", "0", "--batch", "4",
+    assert main(["bench", DEFAULT_RECIPE, "--steps", "2", "--warmup", "0", "--batch", "4",
                  "--data", "synthetic", "--vocab-size", "200", "--output", str(out)]) == 0
     record = json.loads(out.read_text())
     side = record["framework"]
@@ -26,7 +26,7 @@ def test_bench_tiny_writes_json(tmp_path: Path) -> None:
 
 
 def test_synthetic_batch_shapes_and_captions() -> None:
-    recipe, _ = load_validated(str(DEFAULT_RECIPE))
+    recipe, _ = load_validated(DEFAULT_RECIPE)
     batch = synthetic_batch(recipe, 6, 200, torch.Generator().manual_seed(0))
     size, length = recipe["data"]["image_size"], recipe["data"]["max_text_len"]
     assert batch["image"].shape == (6, 3, size, size) and batch["input_ids"].shape == (6, length)

@@ -6,8 +6,15 @@ import pytest
 import torch
 
 from framework.data import (
-    BadDataError, Collator, DataHealth, SampleLoader, build_dataset, build_eval_loader, build_tokenizer,
-    build_train_loader, iterate_forever,
+    BadDataError,
+    Collator,
+    DataHealth,
+    SampleLoader,
+    build_dataset,
+    build_eval_loader,
+    build_tokenizer,
+    build_train_loader,
+    iterate_forever,
 )
 from framework.data.transforms import build_transform
 from framework.registry import default_registry

@@ -8,17 +8,23 @@ from itertools import islice
 
 import pytest
 import torch
+from framework_plugins.data.synthetic import SyntheticShapes
 
-from framework.data import BadDataError, DataHealth, build_dataset, build_train_loader, iterate_forever
+from framework.data import (
+    BadDataError,
+    DataHealth,
+    build_dataset,
+    build_train_loader,
+    iterate_forever,
+)
 from framework.registry import default_registry
-from plugins.data.synthetic import SyntheticShapes
 
 SHAPES = SyntheticShapes(samples=8, image_size=24, seed=0, max_shapes=2, split="train")
 
 
 @pytest.fixture(scope="module")
 def tokenizer():
-    from plugins.tokenizers.wordpiece import train_wordpiece
+    from framework_plugins.tokenizers.wordpiece import train_wordpiece
 
     return train_wordpiece(["a red circle", "caption 0 1 2 3 4 5 6 7 8 9", "words only here"], vocab_size=200, min_frequency=1)
 

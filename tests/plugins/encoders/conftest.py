@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 from encoder_helpers import PAD, VOCAB
+from framework_plugins import encoders
 
 from framework.registry import BuildContext, Registry
 from tests.conftest import registry_of
-from plugins import encoders
 
 
 @pytest.fixture

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from framework_plugins import fusion
 from fusion_helpers import make_context
 
 from framework.registry import BuildContext, Registry
 from tests.conftest import registry_of
-from plugins import fusion
 
 
 @pytest.fixture

@@ -1,13 +1,17 @@
-"""plugins.layers.bert: masks, layer ranges, and BertCrossLayer against BertLayer."""
+"""framework_plugins.layers.bert: masks, layer ranges, and BertCrossLayer against BertLayer."""
 
 from __future__ import annotations
 
 import pytest
 import torch
+from framework_plugins.layers.bert import (
+    BertCrossLayer,
+    additive_mask,
+    layer_config,
+    layer_range,
+)
 from transformers import BertConfig
 from transformers.models.bert.modeling_bert import BertLayer
-
-from plugins.layers.bert import BertCrossLayer, additive_mask, layer_config, layer_range
 
 
 def test_additive_mask_zero_for_real_tokens_min_for_padding():

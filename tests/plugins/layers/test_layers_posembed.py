@@ -1,4 +1,4 @@
-"""plugins.layers.posembed: sin-cos tables against the closed form."""
+"""framework_plugins.layers.posembed: sin-cos tables against the closed form."""
 
 from __future__ import annotations
 
@@ -6,8 +6,7 @@ import math
 
 import pytest
 import torch
-
-from plugins.layers.posembed import sincos_1d, sincos_2d
+from framework_plugins.layers.posembed import sincos_1d, sincos_2d
 
 
 def test_1d_matches_closed_form():

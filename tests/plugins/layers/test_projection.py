@@ -1,10 +1,9 @@
-"""plugins.layers.projection: identity for equal widths, a linear map otherwise."""
+"""framework_plugins.layers.projection: identity for equal widths, a linear map otherwise."""
 
 from __future__ import annotations
 
 import torch
-
-from plugins.layers.projection import projection
+from framework_plugins.layers.projection import projection
 
 
 def test_projection_is_identity_for_equal_widths():

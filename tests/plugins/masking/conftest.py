@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from framework_plugins import masking
+from masking_batches import MASK, SPECIAL_IDS, VOCAB
 
 from framework.registry import BuildContext, Registry
 from tests.conftest import registry_of
-from masking_batches import MASK, SPECIAL_IDS, VOCAB
-from plugins import masking
 
 
 @pytest.fixture

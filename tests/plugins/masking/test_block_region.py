@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-
-from plugins.masking.block import BlockMasking
-from plugins.masking.region import RegionMasking, patches_in_boxes
+from framework_plugins.masking.block import BlockMasking
+from framework_plugins.masking.region import RegionMasking, patches_in_boxes
 
 
 def generator() -> torch.Generator:

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import torch
-
+from framework_plugins.masking.drop import TokenDropping
 from masking_batches import captions
-from plugins.masking.drop import TokenDropping
 
 
 def test_pinned_per_sample() -> None:

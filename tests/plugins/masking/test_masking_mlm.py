@@ -5,8 +5,11 @@ from __future__ import annotations
 import jsonschema
 import pytest
 import torch
-
-from plugins.masking.mlm import IGNORE_INDEX, MLM_SCHEMA, MaskedLanguageModelling
+from framework_plugins.masking.mlm import (
+    IGNORE_INDEX,
+    MLM_SCHEMA,
+    MaskedLanguageModelling,
+)
 from masking_batches import MASK, SPECIAL_IDS, VOCAB, captions
 
 

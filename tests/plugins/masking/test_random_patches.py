@@ -5,8 +5,7 @@ from __future__ import annotations
 import jsonschema
 import pytest
 import torch
-
-from plugins.masking.random_patches import SCHEMA, RandomPatches
+from framework_plugins.masking.random_patches import SCHEMA, RandomPatches
 
 
 def mae_reference(noise: torch.Tensor, keep: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

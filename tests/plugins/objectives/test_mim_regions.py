@@ -12,7 +12,7 @@ from tests.conftest import registry_of
 
 
 def test_masked_in_boxes_weights_match_a_hand_count():
-    from plugins import decoders, objectives, targets
+    from framework_plugins import decoders, objectives, targets
 
     registry = registry_of(objectives, "objectives")
     registry.register_plugin(targets, name="targets", distribution="framework==test")

@@ -10,13 +10,19 @@ from typing import Optional
 
 import pytest
 import torch
+from framework_plugins import decoders, objectives
 from torch import nn
 
 from framework.assemble import assemble
 from framework.context import EncodedView
 from framework.registry import BuildContext, Registry
-from framework.types import FusedEncoding, ImageEncoding, MaskingOutput, TextEncoding, TextMaskingOutput
-from plugins import decoders, objectives
+from framework.types import (
+    FusedEncoding,
+    ImageEncoding,
+    MaskingOutput,
+    TextEncoding,
+    TextMaskingOutput,
+)
 from tests.conftest import RECIPES, tiny_recipe
 
 B, N, T, D, DIM = 2, 4, 5, 6, 3

@@ -9,9 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from framework_plugins.image_tokenizers.storage import (
+    TokenizerSourceError,
+    export_tokenizer,
+    read_tokenizer,
+)
 
 from framework.registry import BuildContext
-from plugins.image_tokenizers.storage import TokenizerSourceError, export_tokenizer, read_tokenizer
 
 MEAN, STD = [0.5, 0.5, 0.5], [0.25, 0.25, 0.25]
 CONFIG = {"type": "vq", "patch_size": 8, "channels": 16, "num_codes": 32, "code_dim": 8}

@@ -1,0 +1,1 @@
+"""The built-in recipes, shipped as package data of `framework` (see framework.resources)."""
