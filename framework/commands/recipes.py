@@ -1,9 +1,12 @@
-"""`framework validate`, `framework schema`, `framework diff`: work on recipes without training."""
+"""Work on recipes without training: `framework recipes` lists the built-ins, `framework cp`
+copies one to edit, `framework validate`, `framework schema` and `framework diff`."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
+import shutil
 from pathlib import Path
 
 from framework.commands.common import (
@@ -14,10 +17,74 @@ from framework.commands.common import (
 )
 from framework.recipe import diff, load_recipe
 from framework.registry import default_registry
-from framework.resources import schema_path
+from framework.resources import builtin_recipes, recipe_description, schema_path
 from framework.schema_gen import PROJECT_DISTRIBUTION, combined_schema
 
 COMBINED_SCHEMA_PATH = schema_path("framework.schema.json")
+
+
+ABBREVIATIONS = re.compile(r"(?:\bal|\be\.g|\bi\.e|\bEq|\bSec|\bFig|\bTab|\bvs)$")
+"""Words a full stop follows without ending the sentence (``Li et al. (2021)``, ``Eq. 3``)."""
+
+
+def first_sentence(text: str) -> str:
+    """``text`` up to the first full stop that ends a sentence."""
+    for match in re.finditer(r"\.(?:\s|$)", text):
+        if not ABBREVIATIONS.search(text[:match.start()]):
+            return text[:match.start()]
+    return text
+
+
+def one_line(text: str, width: int) -> str:
+    """``text`` cut at a word boundary to at most ``width`` characters (an ellipsis marks the cut)."""
+    if len(text) <= width:
+        return text
+    return text[:max(width - 1, 1)].rsplit(" ", 1)[0].rstrip(",;:(") + "\u2026"
+
+
+def list_recipes(args: argparse.Namespace) -> int:
+    """Every built-in recipe by name with the first sentence of its description."""
+    recipes = builtin_recipes()
+    width = max(map(len, recipes), default=0)
+    columns = shutil.get_terminal_size((120, 24)).columns
+    for name, path in recipes.items():
+        description = first_sentence(recipe_text(path)) or recipe_description(path)
+        summary = description if args.full else one_line(description, max(columns - width - 3, 40))
+        print(f"{name.ljust(width)}  {summary}".rstrip())
+    return 0
+
+
+def recipe_text(path: Path) -> str:
+    """A recipe file's own ``description`` (empty when it has none or cannot be read)."""
+    try:
+        text = json.loads(path.read_text()).get("description", "")
+    except (OSError, ValueError, AttributeError):
+        return ""
+    return text if isinstance(text, str) else ""
+
+
+def copy_recipe(args: argparse.Namespace) -> int:
+    """Copy a built-in recipe to ``dest`` (a file, or a folder to copy ``NAME.json`` into).
+
+    The copy is the file as shipped: its relative ``extends`` names a recipe that is not
+    next to it, so loading falls back to the built-in of that name (framework.recipe)."""
+    name = args.name.removesuffix(".json")
+    recipes = builtin_recipes()
+    if name not in recipes:
+        from difflib import get_close_matches
+
+        close = get_close_matches(name, recipes, n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        return fail(ValueError(f"no built-in recipe named '{name}'{hint} (`framework recipes` lists them)"))
+    dest = Path(args.dest)
+    if dest.is_dir() or args.dest.endswith(("/", "\\")):
+        dest = dest / f"{name}.json"
+    if dest.exists() and not args.force:
+        return fail(FileExistsError(f"{dest} exists; pass --force to replace it"))
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(recipes[name], dest)
+    print(f"copied {name} to {dest}")
+    return 0
 
 
 def validate(args: argparse.Namespace) -> int:
@@ -54,6 +121,14 @@ def diff_command(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("recipes", help="list the built-in recipes with a one-line description")
+    p.add_argument("--full", action="store_true", help="print each description's whole first sentence")
+    p.set_defaults(func=list_recipes)
+    p = subparsers.add_parser("cp", help="copy a built-in recipe to edit it")
+    p.add_argument("name", help="built-in recipe name (see `framework recipes`)")
+    p.add_argument("dest", help="file to write, or an existing folder to copy NAME.json into")
+    p.add_argument("--force", action="store_true", help="replace DEST if it exists")
+    p.set_defaults(func=copy_recipe)
     p = subparsers.add_parser("validate", help="check a recipe and report every problem")
     add_recipe_argument(p)
     p.set_defaults(func=validate)
