@@ -46,9 +46,26 @@ def sample_rng(seed: int) -> Iterator[None]:
         yield
 
 
-def describe(dataset: Any, index: int) -> str:
+def read_sample(dataset: Any, epoch: int, index: int) -> dict[str, Any]:
+    """Sample ``index`` of ``dataset`` in ``epoch``.
+
+    A source whose samples change with the epoch (e.g. ``mixture``, which walks its
+    sources without replacement) defines ``at_epoch(epoch, index)``; any other source is
+    read as ``dataset[index]``.
+    """
+    if hasattr(dataset, "at_epoch"):
+        return dataset.at_epoch(epoch, index)
+    return dataset[index]
+
+
+def describe(dataset: Any, index: int, epoch: int = 0) -> str:
     """A sample's name for messages: the source's ``describe(i)`` (e.g. its file) or its index."""
-    name = dataset.describe(index) if hasattr(dataset, "describe") else None
+    if not hasattr(dataset, "describe"):
+        name = None
+    elif hasattr(dataset, "at_epoch"):
+        name = dataset.describe(index, epoch)
+    else:
+        name = dataset.describe(index)
     return f"sample {index}" + (f" ({name})" if name else "")
 
 
@@ -97,10 +114,10 @@ class SampleLoader(Dataset):
         for attempt in range(self.max_consecutive_bad):
             i = (index + attempt) % len(self.dataset)
             try:
-                sample = self.dataset[i]
+                sample = read_sample(self.dataset, epoch, i)
                 check_sample(sample)
             except READ_ERRORS as exc:
-                bad.append(f"{describe(self.dataset, i)}: {type(exc).__name__}: {exc}")
+                bad.append(f"{describe(self.dataset, i, epoch)}: {type(exc).__name__}: {exc}")
                 continue
             with sample_rng(sample_seed(self.seed, epoch, i)):
                 out = self.transform(sample)
