@@ -28,6 +28,10 @@ class Collator:
     pixels with ``box_mask`` [B,M] bool (M = most boxes in the batch, at least 1),
     ``has_image`` / ``has_text`` [B] bool, ``index`` [B] long, and ``bad_samples``: a
     list of the skipped samples' names (not a tensor; ``iterate_forever`` removes it).
+    When every sample is labelled, ``label`` [B] long; each field a source passes through
+    in ``sample["fields"]`` becomes a key of its own: a tensor when the values stack
+    (numbers, equal-length lists of numbers), else the list of values (``None`` where a
+    sample lacks it).
     ``image_size`` is needed only for batches without any image.
     """
 
@@ -60,7 +64,7 @@ class Collator:
         for row, b in enumerate(boxes):
             padded[row, : len(b)] = b
             box_mask[row, : len(b)] = True
-        return {
+        batch = {
             "image": images,
             "input_ids": tokens["input_ids"].long(),
             "attention_mask": tokens["attention_mask"].long(),
@@ -72,3 +76,20 @@ class Collator:
             "index": torch.tensor([int(s.get("index", i)) for i, s in enumerate(samples)], dtype=torch.long),
             "bad_samples": [name for s in samples for name in s.get("bad", [])],
         }
+        if all(s.get("label") is not None for s in samples):
+            batch["label"] = torch.tensor([int(s["label"]) for s in samples], dtype=torch.long)
+        batch.update(collate_fields(samples))
+        return batch
+
+
+def collate_fields(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Each declared field of ``samples``: stacked as a tensor when its values allow, else a list."""
+    names = sorted({name for s in samples for name in s.get("fields") or {}})
+    out: dict[str, Any] = {}
+    for name in names:
+        values = [(s.get("fields") or {}).get(name) for s in samples]
+        try:
+            out[name] = torch.as_tensor(values)
+        except (TypeError, ValueError, RuntimeError):
+            out[name] = values
+    return out

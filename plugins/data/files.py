@@ -1,7 +1,9 @@
 """File-backed sources: a JSONL manifest, an image folder and a text file of sentences.
 
 Every source returns ``{"image", "captions", "boxes"}`` samples and names each sample's
-file in ``describe(i)``. Reading errors (a missing file, a corrupt or truncated image,
+file in ``describe(i)``. Labelled sources add ``label`` (an integer class id) and name their
+classes in ``label_names`` (what ``zero_shot`` prompts with); a manifest also passes the
+fields a recipe declares through as ``fields`` (answers, a second image's path, ...). Reading errors (a missing file, a corrupt or truncated image,
 a broken manifest line) surface as ``OSError`` / ``ValueError`` from ``ds[i]``, so the
 pipeline skips, counts and names the sample; construction only fails when the source
 itself is unusable (no manifest, an empty folder).
@@ -17,6 +19,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from framework import ComponentSpec
+from framework.data.names import read_names
 from framework.data.samples import BadSampleError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
@@ -40,18 +43,58 @@ def existing(path: str, what: str) -> Path:
     return resolved
 
 
+def label_index(label: Any, classes: list[str] | None, where: str) -> int:
+    """An integer class id from a manifest ``label`` (an id, or a class name in ``classes``)."""
+    if isinstance(label, bool) or not isinstance(label, (int, str)):
+        raise BadSampleError(f"{where}: label must be an integer or a class name, got {label!r}")
+    if isinstance(label, int):
+        if label < 0 or (classes is not None and label >= len(classes)):
+            raise BadSampleError(f"{where}: label {label} is outside 0..{len(classes or []) - 1 if classes else 'N'}")
+        return label
+    if classes is None or label not in classes:
+        raise BadSampleError(f"{where}: label '{label}' is not a known class name")
+    return classes.index(label)
+
+
 class Manifest(Dataset):
     """JSONL, one sample per line: ``{"image": "rel/path.jpg", "captions": [...] or "...",
-    "boxes": [[x0, y0, x1, y1], ...]}``. Image paths are relative to ``image_root``
-    (default: the manifest's folder). A line without ``image`` is text-only; one without
-    captions is image-only."""
+    "boxes": [[x0, y0, x1, y1], ...], "label": 3 or "tabby cat", ...}``. Image paths are
+    relative to ``image_root`` (default: the manifest's folder). A line without ``image`` is
+    text-only; one without captions is image-only.
 
-    def __init__(self, *, path: str, image_root: str | None) -> None:
+    ``label`` passes through as an integer: an id, or a class name's index in ``classes``
+    (given, or else every name the manifest uses, sorted). With ``labelled`` every line must
+    have one, checked when the source is built so a gap names its file and line at once.
+    Each of ``fields`` present on a line passes through unchanged in ``sample["fields"]``.
+    """
+
+    def __init__(self, *, path: str, image_root: str | None, labelled: bool = False,
+                 classes: str | list[str] | None = None, fields: list[str] = ()) -> None:
         self.path = existing(path, "manifest")
         self.root = Path(image_root).expanduser() if image_root else self.path.parent
         self.lines = [line for line in self.path.read_text().splitlines() if line.strip()]
         if not self.lines:
             raise ValueError(f"manifest '{path}' has no samples")
+        self.fields = tuple(fields)
+        self.label_names = read_names(classes, "class-name file")
+        if labelled or classes is None:
+            self._scan_labels(labelled, derive_names=classes is None)
+
+    def _scan_labels(self, required: bool, *, derive_names: bool) -> None:
+        """Check every line has a label (when ``required``); collect string labels as class names."""
+        names: set[str] = set()
+        for i, line in enumerate(self.lines):
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # reported (and skipped) when the sample is read
+            label = record.get("label") if isinstance(record, dict) else None
+            if label is None and required:
+                raise ValueError(f"{self.path} line {i + 1} has no \"label\" (the source is labelled: true)")
+            if isinstance(label, str):
+                names.add(label)
+        if derive_names and names:
+            self.label_names = sorted(names)
 
     def __len__(self) -> int:
         return len(self.lines)
@@ -84,18 +127,55 @@ class Manifest(Dataset):
                                   "boxes": record.get("boxes", [])}
         if "captions" in record:
             sample["captions"] = as_captions(record["captions"])
+        if record.get("label") is not None:
+            sample["label"] = label_index(record["label"], self.label_names, f"{self.path} line {index + 1}")
+        if self.fields:
+            sample["fields"] = {name: record[name] for name in self.fields if name in record}
         return sample
 
 
 class ImageFolder(Dataset):
     """Every image under a folder (recursively, sorted): an image-only source (M3AE's
-    unpaired images)."""
+    unpaired images).
 
-    def __init__(self, *, path: str) -> None:
+    With ``labels: "subfolders"`` (ImageNet's layout, ``root/<class>/<image>``) each image
+    is labelled by its top-level subfolder, classes sorted by folder name as torchvision's
+    ``ImageFolder`` does; ``class_names`` renames them for prompts (a list or a file in
+    folder order, or a JSON object mapping folder names such as ``n01440764`` to names).
+    """
+
+    def __init__(self, *, path: str, labels: str = "none", class_names: str | list[str] | None = None) -> None:
         root = existing(path, "image folder")
         self.files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
         if not self.files:
             raise ValueError(f"image folder '{path}' has no {'/'.join(IMAGE_SUFFIXES)} files")
+        self.labels: list[int] | None = None
+        self.label_names: list[str] | None = None
+        if labels == "subfolders":
+            self._label_by_subfolder(root, class_names)
+
+    def _label_by_subfolder(self, root: Path, class_names: str | list[str] | None) -> None:
+        loose = [f for f in self.files if f.parent == root]
+        if loose:
+            raise ValueError(f"image folder '{root}' is labelled by subfolder but {loose[0].name} lies at its top "
+                             "level; move images into one folder per class")
+        folders = sorted({f.relative_to(root).parts[0] for f in self.files})
+        self.labels = [folders.index(f.relative_to(root).parts[0]) for f in self.files]
+        self.label_names = folders
+        if class_names is None:
+            return
+        if isinstance(class_names, str) and class_names.endswith(".json"):
+            mapping = json.loads(existing(class_names, "class-name file").read_text())
+            if isinstance(mapping, dict):
+                missing = [f for f in folders if f not in mapping]
+                if missing:
+                    raise ValueError(f"class-name file '{class_names}' has no name for folder(s) {missing[:5]}")
+                self.label_names = [str(mapping[f]) for f in folders]
+                return
+        names = read_names(class_names, "class-name file")
+        if len(names) != len(folders):
+            raise ValueError(f"{len(names)} class names for {len(folders)} class folders under '{root}'")
+        self.label_names = names
 
     def __len__(self) -> int:
         return len(self.files)
@@ -107,7 +187,10 @@ class ImageFolder(Dataset):
         return iter(())
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        return {"image": read_image(self.files[index]), "boxes": []}
+        sample: dict[str, Any] = {"image": read_image(self.files[index]), "boxes": []}
+        if self.labels is not None:
+            sample["label"] = self.labels[index]
+        return sample
 
 
 class TextLines(Dataset):
@@ -139,15 +222,31 @@ def _schema(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
     return {"type": "object", "additionalProperties": False, "required": required, "properties": properties}
 
 
+NAMES = {"oneOf": [{"type": "null"}, {"type": "string"}, {"type": "array", "items": {"type": "string"}, "minItems": 1}]}
+
+
 COMPONENTS = [
     ComponentSpec("dataset", "manifest", Manifest, _schema({
-        "path": _path("JSONL manifest: one {image, captions, boxes?} object per line."),
+        "path": _path("JSONL manifest: one {image, captions, boxes?, label?} object per line."),
         "image_root": {"type": ["string", "null"], "default": None,
                        "description": "Folder image paths are relative to (null: the manifest's folder)."},
-    }, ["path"]), "JSONL manifest of image paths, captions and optional boxes."),
+        "labelled": {"type": "boolean", "default": False,
+                     "description": "Every line must carry a label (checked when the source is built)."},
+        "classes": {**NAMES, "default": None,
+                    "description": "Class names in label order, or a file of them (one per line, or a JSON list); "
+                                   "string labels are looked up here (null: the sorted names the manifest uses)."},
+        "fields": {"type": "array", "items": {"type": "string", "minLength": 1}, "uniqueItems": True, "default": [],
+                   "description": "Further keys of each line passed through to the sample as fields (e.g. answers)."},
+    }, ["path"]), "JSONL manifest of image paths, captions, optional boxes, labels and declared fields."),
     ComponentSpec("dataset", "image_folder", ImageFolder, _schema({
         "path": _path("Folder searched recursively for images."),
-    }, ["path"]), "Image-only source: every image under a folder."),
+        "labels": {"enum": ["none", "subfolders"], "default": "none",
+                   "description": "subfolders: label each image by its top-level folder (ImageNet layout), "
+                                  "classes in sorted folder order."},
+        "class_names": {**NAMES, "default": None,
+                        "description": "Names of the class folders for prompts: a list or file in folder order, or a "
+                                       "JSON file mapping folder names to names (null: the folder names)."},
+    }, ["path"]), "Image-only source: every image under a folder, optionally labelled by subfolder."),
     ComponentSpec("dataset", "text_lines", TextLines, _schema({
         "path": _path("Text file with one sentence per line, or JSONL of {\"text\": ...}."),
     }, ["path"]), "Text-only source: one sentence per line."),

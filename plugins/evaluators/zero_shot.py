@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from framework import ComponentSpec
+from framework.data.names import read_names
 from framework.evaluate.embed import contrastive_heads, embed_texts
 from framework.evaluate.metrics import topk_accuracy
 from framework.evaluate.model import EvalModel, EvalModelError
@@ -30,9 +31,10 @@ def class_embeddings(model: EvalModel, heads: torch.nn.Module, classes: list[str
     return F.normalize(text.mean(dim=1), dim=-1)
 
 
-def class_names(dataset: Any, given: Optional[list[str]]) -> list[str]:
-    """``given`` names, else the dataset's ``label_names`` / ``classes`` attribute."""
-    names = given or getattr(dataset, "label_names", None) or getattr(dataset, "classes", None)
+def class_names(dataset: Any, given: Optional[list[str] | str]) -> list[str]:
+    """``given`` names (a list or a file of them), else the dataset's ``label_names`` / ``classes``."""
+    names = read_names(given, "zero_shot classes file") or getattr(dataset, "label_names", None) \
+        or getattr(dataset, "classes", None)
     if not names:
         raise EvalModelError(f"zero_shot needs class names: set \"classes\" in the task, or use a source with a "
                              f"label_names attribute ({type(dataset).__name__} has none)")
@@ -42,8 +44,12 @@ def class_names(dataset: Any, given: Optional[list[str]]) -> list[str]:
 class ZeroShot:
     """Top-1/top-5 accuracy of prompt-based classification on a labelled source."""
 
-    def __init__(self, *, objective: Optional[str], classes: Optional[list[str]], templates: list[str],
+    def __init__(self, *, objective: Optional[str], classes: Optional[list[str] | str], templates: list[str] | str,
                  max_samples: Optional[int], batch_size: int, dataset: Optional[Mapping[str, Any]] = None) -> None:
+        templates = read_names(templates, "zero_shot templates file")
+        unfilled = [t for t in templates if "{}" not in t]
+        if unfilled:
+            raise EvalModelError(f"zero_shot template {unfilled[0]!r} has no {{}} for the class name")
         self.objective, self.classes, self.templates = objective, classes, templates
         self.max_samples, self.batch_size, self.dataset = max_samples, batch_size, dataset
 
@@ -68,11 +74,15 @@ class ZeroShot:
 SCHEMA = evaluator_schema({
     "objective": {"type": ["string", "null"], "default": None,
                   "description": "Name of the ITC objective whose projections embed (null: the first of type itc)."},
-    "classes": {"type": ["array", "null"], "items": {"type": "string"}, "minItems": 2, "default": None,
-                "description": "Class names in label order (null: the source's label_names)."},
-    "templates": {"type": "array", "items": {"type": "string", "pattern": "\\{\\}"}, "minItems": 1,
+    "classes": {"oneOf": [{"type": "null"}, {"type": "string"},
+                          {"type": "array", "items": {"type": "string"}, "minItems": 2}], "default": None,
+                "description": "Class names in label order, or a file of them (one per line, or a JSON list) "
+                               "(null: the source's label_names)."},
+    "templates": {"oneOf": [{"type": "string"},
+                            {"type": "array", "items": {"type": "string", "pattern": "\\{\\}"}, "minItems": 1}],
                   "default": ["a {}", "an image with a {}"],
-                  "description": "Prompt templates; {} is replaced by the class name (CLIP uses 'a photo of a {}.')."},
+                  "description": "Prompt templates, or a file of them (one per line, or a JSON list); {} is replaced "
+                                 "by the class name (CLIP uses 'a photo of a {}.')."},
     "max_samples": {"type": ["integer", "null"], "minimum": 1, "default": 1000,
                     "description": "Classify the first this many images (null: all)."},
     "batch_size": {"type": "integer", "minimum": 1, "default": 64, "description": "Images or prompts per forward pass."},
