@@ -1,11 +1,12 @@
 """A model ready for evaluation: rebuilt from a run directory, a recipe, or a live trainer.
 
-A run directory holds ``recipe.json`` and DeepSpeed checkpoints; the model is assembled
-from the recipe exactly as training did (same seed, same tokenizer) and the weights of
-``checkpoints/latest`` are loaded from ``mp_rank_00_model_states.pt`` (key ``module``,
-read with ``torch.load(weights_only=True)``: no pickled code is executed). A recipe file
-without a run gives the untrained model, the baseline every trained score is read
-against.
+A run directory holds ``recipe.json``, its tokenizer and checkpoints; the model is
+assembled from the recipe with ``load_pretrained=False`` and the configs the model file
+recorded of any pretrained files, then the weights of ``checkpoints/latest`` are loaded
+from its ``model.safetensors`` (:mod:`framework.model_file`; whatever the ZeRO stage, no
+pickle). A run is self-contained: the pretrained files it was initialised from are not
+read. A recipe file without a run gives the untrained model, the baseline every trained
+score is read against.
 """
 
 from __future__ import annotations
@@ -15,30 +16,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
-import numpy as np
 import torch
 from torch import nn
-from transformers import AutoTokenizer, PreTrainedTokenizerFast
-
-try:
-    from numpy._core.multiarray import _reconstruct
-except ImportError:  # numpy < 2
-    from numpy.core.multiarray import _reconstruct
+from transformers import PreTrainedTokenizerFast
 
 from framework import data as data_lib
 from framework.assemble import assemble
-from framework.checkpoint import CheckpointError, latest_checkpoint
+from framework.checkpoint import latest_checkpoint
 from framework.data.build import data_context
+from framework.hf import load_tokenizer
+from framework.model_file import ModelFileError, read_model_file
 from framework.pretrainer import Pretrainer
 from framework.registry import Registry
 from framework.rundir import RECIPE_FILE, RunDir
 from framework.types import ImageEncoding, TextEncoding
-
-MODEL_STATES = "mp_rank_00_model_states.pt"
-NUMPY_ARRAY_GLOBALS = [_reconstruct, np.ndarray, np.dtype, type(np.dtype(np.uint32))]
-"""What ``weights_only`` loading must allow beyond tensors: the numpy array in the saved
-RNG state (``np.random.get_state()``); array data only, no code."""
-
 
 class EvalModelError(Exception):
     """A run directory cannot be turned into a model, or a recipe lacks what a task needs."""
@@ -64,12 +55,17 @@ class EvalModel:
 
     @classmethod
     def from_recipe(cls, recipe: Mapping[str, Any], registry: Registry, *, device: str | torch.device = "cpu",
-                    tokenizer: Optional[PreTrainedTokenizerFast] = None) -> "EvalModel":
-        """The untrained model of a validated recipe (initialised as training would be)."""
+                    tokenizer: Optional[PreTrainedTokenizerFast] = None,
+                    pretrained_configs: Optional[Mapping[str, Any]] = None) -> "EvalModel":
+        """The untrained model of a validated recipe (initialised as training would be).
+
+        With ``pretrained_configs`` (a model file's record) no pretrained weights are read:
+        the caller loads the model file."""
         if tokenizer is None:
             tokenizer = data_lib.build_tokenizer(recipe, registry, data_lib.build_dataset(recipe, registry, "train"))
         torch.manual_seed(recipe["train"]["seed"])  # the same initial weights as a run of this recipe
-        model, _ = assemble(recipe, registry, tokenizer)
+        model, _ = assemble(recipe, registry, tokenizer, load_pretrained=pretrained_configs is None,
+                            pretrained_configs=pretrained_configs)
         return cls(recipe, registry, model.to(device).eval(), tokenizer, torch.device(device))
 
     @classmethod
@@ -85,13 +81,19 @@ class EvalModel:
         if checkpoint is None:
             raise EvalModelError(f"{run_dir} has no checkpoint yet (no checkpoints/latest); train it longer or "
                                  "evaluate its recipe.json to get the untrained model")
-        out = cls.from_recipe(recipe, registry, device=device, tokenizer=load_run_tokenizer(run_dir))
-        state = read_model_states(checkpoint)
-        missing, unexpected = out.model.load_state_dict(state["module"], strict=False)
+        try:
+            stored = read_model_file(checkpoint)
+        except ModelFileError as exc:
+            raise EvalModelError(f"{exc}; was this checkpoint written before model files existed? Resume the run "
+                                 "for one step to write one") from exc
+        tokenizer = load_run_tokenizer(run_dir)
+        out = cls.from_recipe(recipe, registry, device=device, tokenizer=tokenizer,
+                              pretrained_configs=stored.pretrained_configs)
+        missing, unexpected = out.model.load_state_dict(stored.state, strict=False)
         if missing or unexpected:
             raise EvalModelError(f"{checkpoint}: weights do not fit the recipe's model (missing {missing[:5]}, "
                                  f"unexpected {unexpected[:5]}); was recipe.json edited after training?")
-        out.run_dir, out.step = run_dir, int(state.get("step", 0))
+        out.run_dir, out.step = run_dir, stored.step
         return out
 
     @classmethod
@@ -159,18 +161,12 @@ class EvalModel:
         return self.registry.build("dataset", config, data_context(self.recipe, self.registry, split=split))
 
 
-def read_model_states(checkpoint: Path) -> dict[str, Any]:
-    """The DeepSpeed model-states file of ``checkpoint``, loaded without executing pickled code."""
-    path = checkpoint / MODEL_STATES
-    if not path.is_file():
-        raise CheckpointError(f"{checkpoint} has no {MODEL_STATES}; is it a complete DeepSpeed checkpoint?")
-    with torch.serialization.safe_globals(NUMPY_ARRAY_GLOBALS):
-        return torch.load(path, map_location="cpu", weights_only=True)
-
-
 def load_run_tokenizer(run_dir: Path) -> Optional[PreTrainedTokenizerFast]:
     """The tokenizer a run saved, or ``None`` (the recipe rebuilds it deterministically)."""
     directory = RunDir(run_dir).tokenizer
     if not directory.is_dir():
         return None
-    return AutoTokenizer.from_pretrained(str(directory), local_files_only=True)
+    try:
+        return load_tokenizer(directory, "the run's tokenizer")
+    except (OSError, ValueError) as exc:  # RemoteCodeError included; transformers' own errors are ValueErrors
+        raise EvalModelError(f"{directory}: cannot load the run's tokenizer: {str(exc)[:300]}") from exc

@@ -21,14 +21,20 @@ from transformers import (
     AutoConfig,
     AutoModel,
     BertConfig,
+    BertModel,
     PretrainedConfig,
     RobertaConfig,
+    RobertaModel,
 )
 from transformers.models.bert.modeling_bert import (
     BertAttention,
     BertIntermediate,
     BertOutput,
 )
+
+from framework.model_file import record_config, stored_config
+
+from framework.hf import SAFE_PRETRAINED, refuse_remote_code
 
 ARCHS = {"bert": BertConfig, "roberta": RobertaConfig}
 """Supported text architectures and their config classes."""
@@ -84,26 +90,56 @@ def layer_config(
 
 
 def load_local(checkpoint: str, arch: str, dropout: float) -> nn.Module:
-    """``AutoModel.from_pretrained`` of a local directory (never the hub), without pooler."""
+    """``AutoModel.from_pretrained`` of a local directory (never the hub, never its code), without pooler."""
     path = Path(checkpoint)
     if not (path / "config.json").is_file():
         raise FileNotFoundError(
             f"text checkpoint '{checkpoint}' is not a local transformers directory (no config.json); "
             "save one with model.save_pretrained(dir) and name that directory"
         )
-    config = AutoConfig.from_pretrained(path, local_files_only=True)
+    refuse_remote_code(path, "text checkpoint")
+    config = AutoConfig.from_pretrained(path, **SAFE_PRETRAINED)
     if config.model_type != arch:
         raise ValueError(
             f"checkpoint '{checkpoint}' holds a '{config.model_type}' model but arch is '{arch}'; set arch to match"
         )
     return AutoModel.from_pretrained(
         path,
-        local_files_only=True,
+        **SAFE_PRETRAINED,
         add_pooling_layer=False,
         attn_implementation="sdpa",
         hidden_dropout_prob=dropout,
         attention_probs_dropout_prob=dropout,
     )
+
+
+def checkpoint_model(checkpoint: str, arch: str, dropout: float, context: Any,
+                     *, need_model: bool = True) -> tuple[PretrainedConfig, Optional[nn.Module]]:
+    """The config and model of a local checkpoint, the config recorded in the build context
+    (``framework.model_file``) so that a run's model file rebuilds it without the directory.
+
+    Under ``load_pretrained=False`` no weights are read: the config comes from the model
+    file's record (else the directory's ``config.json``) and the model, when
+    ``need_model``, is randomly initialised from it; the caller loads the real weights.
+    """
+    source = f"transformers:{checkpoint}"
+    if context.get("load_pretrained", True):
+        model = load_local(checkpoint, arch, dropout)
+        record_config(context, source, model.config.to_dict())
+        return model.config, model
+    stored = stored_config(context, source)
+    if stored is None:
+        if not (Path(checkpoint) / "config.json").is_file():
+            raise FileNotFoundError(
+                f"text checkpoint '{checkpoint}' is gone and the model file records no config for it; "
+                "build with load_pretrained=True or restore the directory")
+        stored = AutoConfig.from_pretrained(checkpoint, local_files_only=True, trust_remote_code=False,
+                                            hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout).to_dict()
+    config = ARCHS[arch].from_dict(stored)
+    config._attn_implementation = "sdpa"
+    if not need_model:
+        return config, None
+    return config, (BertModel if arch == "bert" else RobertaModel)(config, add_pooling_layer=False)
 
 
 def layer_range(layers: Optional[list[int]], depth: int) -> tuple[int, int]:

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from transformers import AutoTokenizer, PreTrainedTokenizerFast
+from transformers import PreTrainedTokenizerFast
 
 from framework import ComponentSpec
+from framework.hf import load_tokenizer
 
 
 def pretrained(*, path: str) -> PreTrainedTokenizerFast:
@@ -20,7 +21,7 @@ def pretrained(*, path: str) -> PreTrainedTokenizerFast:
         raise FileNotFoundError(
             f"tokenizer 'pretrained': path '{path}' is not a local directory; point it at a folder written by "
             "tokenizer.save_pretrained(...) (hub names are not downloaded)")
-    tokenizer = AutoTokenizer.from_pretrained(str(directory), local_files_only=True)
+    tokenizer = load_tokenizer(directory, "tokenizer 'pretrained'")  # refuses directories that ship code
     if not isinstance(tokenizer, PreTrainedTokenizerFast):
         raise TypeError(f"tokenizer 'pretrained': '{path}' holds a slow tokenizer; save one with a tokenizer.json")
     missing = [name for name in ("pad_token", "cls_token", "sep_token", "mask_token") if getattr(tokenizer, name) is None]
