@@ -15,7 +15,9 @@ import torch
 from framework.recipe import recipe_hash
 
 LIBRARIES = ("framework", "torch", "deepspeed", "timm", "transformers")
-RESULTS_DIR = Path("benchmarks") / "results"
+RESULTS_DIR = Path("runs") / "bench"
+"""Where ``framework bench`` writes without ``--output``: beside the runs, out of the source
+tree; the committed records under ``benchmarks/results/`` are only written when named."""
 
 
 def _version(name: str) -> str:
@@ -52,13 +54,25 @@ def record(recipe_path: str, recipe: Mapping[str, Any], options: Mapping[str, An
     }
 
 
-def default_path(recipe_path: str, device: str, batch: int) -> Path:
-    """``benchmarks/results/bench-<recipe>-<device>-b<batch>.json`` (device name lower-cased, spaces to dashes)."""
+def default_path(recipe_path: str, device: str, batch: int, *, data: str = "recipe",
+                 now: datetime | None = None, root: Path = RESULTS_DIR) -> Path:
+    """A file that does not exist yet: ``runs/bench/bench-<recipe>-<device>-b<batch>[-synthetic]-<UTC time>.json``
+    (device name lower-cased, spaces to dashes; ``-2``, ``-3``... when that name is taken), so
+    each benchmark adds a record and none replaces another."""
     tag = device.lower().replace(" ", "-")
-    return RESULTS_DIR / f"bench-{Path(recipe_path).stem}-{tag}-b{batch}.json"
+    stamp = (now or datetime.now(timezone.utc)).strftime("%Y%m%dT%H%M%SZ")
+    stem = f"bench-{Path(recipe_path).stem}-{tag}-b{batch}{'-synthetic' if data == 'synthetic' else ''}-{stamp}"
+    path, n = root / f"{stem}.json", 1
+    while path.exists():
+        n += 1
+        path = root / f"{stem}-{n}.json"
+    return path
 
 
-def write(path: Path, data: Mapping[str, Any]) -> Path:
+def write(path: Path, data: Mapping[str, Any], *, exclusive: bool = False) -> Path:
+    """Write ``data`` as JSON to ``path``; ``exclusive``: fail rather than replace a file
+    (a default name another process took meanwhile)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2) + "\n")
+    with open(path, "x" if exclusive else "w") as handle:
+        handle.write(json.dumps(data, indent=2) + "\n")
     return path

@@ -67,9 +67,11 @@ def bench(args: argparse.Namespace) -> int:
     measured = bench_framework(recipe, registry, options, build_reference)
     data = results.record(args.recipe, recipe, {**dataclasses.asdict(options), "batch": recipe["train"]["micro_batch"],
                                                 "compare_reference": args.compare_reference}, measured)
-    path = Path(args.output) if args.output else results.default_path(args.recipe, measured["device"],
-                                                                      recipe["train"]["micro_batch"])
-    results.write(path, data)
+    if args.output:
+        path = results.write(Path(args.output), data)
+    else:
+        path = results.write(results.default_path(args.recipe, measured["device"], recipe["train"]["micro_batch"],
+                                                  data=args.data), data, exclusive=True)
     if args.json:
         print(json.dumps(data, indent=2))
     else:
@@ -92,6 +94,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--compile", action="store_true", help="torch.compile encoders, fusion and decoders (train.compile)")
     p.add_argument("--compare-reference", action="store_true",
                    help="also time the plain-PyTorch step in benchmarks/reference/ on the same batches")
-    p.add_argument("--output", help="result JSON (default: benchmarks/results/bench-<recipe>-<device>-b<batch>.json)")
+    p.add_argument("--output", help="result JSON, replaced if it exists (default: a new file "
+                                    "runs/bench/bench-<recipe>-<device>-b<batch>[-synthetic]-<UTC time>.json)")
     p.add_argument("--json", action="store_true", help="print the whole record as JSON")
     p.set_defaults(func=bench)

@@ -10,7 +10,9 @@ through the ``framework_on_eval_results`` hook.
 from __future__ import annotations
 
 import json
+import os
 import tempfile
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
 
@@ -66,20 +68,73 @@ def run_tasks(model: EvalModel, tasks: Sequence[Mapping[str, Any]], out_dir: Pat
     return results
 
 
-def markdown_table(results: Mapping[str, Mapping[str, float]]) -> str:
-    """One row per task and metric: ``| task | metric | value |``."""
-    lines = ["| task | metric | value |", "|---|---|---:|"]
-    for task, values in results.items():
-        lines += [f"| {task} | {metric} | {value:.2f} |" for metric, value in values.items()]
+RESULTS_FILE = "results.json"
+RESULTS_TABLE = "results.md"
+
+
+def step_key(step: Optional[int]) -> str:
+    """How a training step keys results: its number as a string, ``"0"`` for an untrained model."""
+    return str(int(step or 0))
+
+
+def markdown_table(results: Mapping[str, Mapping[str, Any]]) -> str:
+    """One row per task, step and metric: ``| task | step | metric | value |``.
+
+    ``results`` is either one evaluation (task -> metric -> value, no step column) or the
+    accumulated ``results.json`` form (task -> step -> metric -> value), steps in order."""
+    nested = any(isinstance(v, Mapping) for values in results.values() for v in values.values())
+    if not nested:
+        lines = ["| task | metric | value |", "|---|---|---:|"]
+        for task, values in results.items():
+            lines += [f"| {task} | {metric} | {value:.2f} |" for metric, value in values.items()]
+        return "\n".join(lines) + "\n"
+    lines = ["| task | step | metric | value |", "|---|---:|---|---:|"]
+    for task, by_step in results.items():
+        for step in sorted(by_step, key=int):
+            lines += [f"| {task} | {step} | {metric} | {value:.2f} |" for metric, value in by_step[step].items()]
     return "\n".join(lines) + "\n"
 
 
-def write_results(results: Mapping[str, Mapping[str, float]], out_dir: Path, info: Mapping[str, Any]) -> Path:
-    """``results.json`` (``info`` + results) and ``results.md`` under ``out_dir``; returns the JSON path."""
+def read_results(path: Path) -> dict[str, Any]:
+    """An existing ``results.json`` in the accumulated form (``{"results": {task: {step:
+    {metric: value}}}, "evaluations": [...]}``); an empty one when there is none. A file of
+    the older one-evaluation form (``{"step": N, "results": {task: {metric: value}}}``) is
+    converted."""
+    if not path.is_file():
+        return {"results": {}, "evaluations": []}
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path} is not valid JSON ({exc}); move it away so results can be written") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("results"), dict):
+        raise ValueError(f"{path} is not an evaluation results file; move it away or pass another --out")
+    if "evaluations" in data:
+        return data
+    step = step_key(data.get("step"))  # the older form: one evaluation, flat metrics per task
+    return {"results": {task: {step: values} for task, values in data["results"].items()},
+            "evaluations": [{key: data[key] for key in ("target", "step", "tasks") if key in data}]}
+
+
+def write_results(results: Mapping[str, Mapping[str, float]], out_dir: Path, *, target: str,
+                  step: Optional[int], tasks: Sequence[Mapping[str, Any]] = ()) -> Path:
+    """Merge one evaluation into ``out_dir/results.json`` and rewrite ``results.md``.
+
+    Results accumulate keyed by task and step: ``results[task][step]`` is that task's
+    metrics at that training step (``"0"``: untrained), replaced only by a later evaluation
+    of the same task at the same step; ``evaluations`` lists every invocation (target,
+    step, task params, time). Returns the JSON path."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / "results.json"
-    path.write_text(json.dumps({**info, "results": results}, indent=2) + "\n")
-    (out_dir / "results.md").write_text(markdown_table(results))
+    path = out_dir / RESULTS_FILE
+    data = read_results(path)
+    key = step_key(step)
+    for task, values in results.items():
+        data["results"].setdefault(task, {})[key] = dict(values)
+    data["evaluations"].append({"target": target, "step": int(step or 0), "tasks": [dict(t) for t in tasks],
+                                "evaluated": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+    scratch = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # replaced whole: never half-written
+    scratch.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(scratch, path)
+    (out_dir / RESULTS_TABLE).write_text(markdown_table(data["results"]))
     return path
 
 

@@ -35,3 +35,17 @@ def test_synthetic_batch_shapes_and_captions() -> None:
     assert (batch["input_ids"].gather(1, lengths[:, None] - 1) == 102).all()
     assert (batch["input_ids"][batch["attention_mask"] == 0] == 0).all()
     assert (batch["boxes"][..., 2:] >= batch["boxes"][..., :2]).all() and batch["box_mask"][:, 0].all()
+
+
+def test_default_bench_path_is_a_fresh_file_outside_the_source_tree(tmp_path: Path) -> None:
+    from datetime import datetime, timezone
+
+    from framework.bench.results import RESULTS_DIR, default_path, write
+
+    now = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    first = default_path("recipes/tiny.json", "NVIDIA H200", 8, data="synthetic", now=now, root=tmp_path)
+    assert first.name == "bench-tiny-nvidia-h200-b8-synthetic-20260102T030405Z.json"
+    write(first, {"a": 1}, exclusive=True)
+    second = default_path("recipes/tiny.json", "NVIDIA H200", 8, data="synthetic", now=now, root=tmp_path)
+    assert second.name.endswith("-2.json") and not second.exists()  # never replaces an earlier record
+    assert RESULTS_DIR.parts[0] == "runs"  # not benchmarks/results/, which holds committed records

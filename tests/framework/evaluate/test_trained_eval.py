@@ -13,7 +13,7 @@ import torch
 from framework.checkpoint import latest_checkpoint
 from framework.cli import main
 from framework.evaluate import run_tasks
-from framework.evaluate.model import read_model_states
+from framework.model_file import read_model_file
 
 RETRIEVAL = {"type": "retrieval", "max_samples": 256, "batch_size": 128}
 ONE_SHAPE = {"type": "synthetic_shapes", "samples": 256, "max_shapes": 1}  # the label names the only shape
@@ -21,7 +21,7 @@ ZERO_SHOT = {"type": "zero_shot", "max_samples": 256, "batch_size": 128, "datase
 
 
 def test_run_weights_are_the_checkpoint_weights(trained_run, trained_model):
-    saved = read_model_states(latest_checkpoint(trained_run / "checkpoints"))["module"]
+    saved = read_model_file(latest_checkpoint(trained_run / "checkpoints")).state
     state = trained_model.model.state_dict()
     assert trained_model.step == trained_model.recipe["train"]["steps"]
     for name, value in saved.items():
@@ -52,10 +52,11 @@ def test_eval_command_writes_results_json_and_table(trained_run, tmp_path, capsy
     task = json.dumps({**RETRIEVAL, "max_samples": 64})
     assert main(["eval", str(trained_run), "--task", task, "--task", "reconstruction", "--out", str(out)]) == 0
     written = json.loads((out / "results.json").read_text())
-    assert written["step"] == json.loads((trained_run / "recipe.json").read_text())["train"]["steps"] and set(written["results"]) == {"retrieval", "reconstruction"}
-    assert written["results"]["retrieval"]["images"] == 64
+    step = str(json.loads((trained_run / "recipe.json").read_text())["train"]["steps"])
+    assert set(written["results"]) == {"retrieval", "reconstruction"}
+    assert written["results"]["retrieval"][step]["images"] == 64  # keyed by task, then step
     table = (out / "results.md").read_text()
-    assert "| retrieval | i2t_r1 |" in table and "| reconstruction | mse_masked |" in table
+    assert f"| retrieval | {step} | i2t_r1 |" in table and f"| reconstruction | {step} | mse_masked |" in table
     assert (out / "reconstruction" / "reconstruction.png").is_file()
     assert "i2t_r1" in capsys.readouterr().out
 
