@@ -1,8 +1,9 @@
 """Checkpoints: DeepSpeed state plus ours (teacher, RNG, data position), made atomically
 and loaded without running code from the file.
 
-Saving: every rank writes into ``.tmp-step_N``; after a barrier the main process adds the
-recipe and provenance, fsyncs every file and directory, renames the directory to
+Saving: every rank writes into ``.tmp-step_N``, and the ranks gather the student's weights
+into ``model.safetensors`` (:mod:`framework.model_file`); after a barrier the main process
+adds the recipe and provenance, fsyncs every file and directory, renames the directory to
 ``step_N``, fsyncs the parent, and only then replaces ``latest`` (a one-line file, itself
 written to a temporary file, fsynced and renamed). A process killed at any moment leaves
 ``latest`` naming a complete checkpoint. The ``keep`` most recent checkpoints up to the
@@ -18,18 +19,22 @@ numbers and strings so it needs no allow-listing.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
 import re
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Iterable, Iterator, Optional
 
 import numpy as np
 import torch
 
 from framework.distributed import barrier, is_main_process
+from framework.model_file import write_model_file
+from framework.rundir import MANIFEST_FILE, PROVENANCE_FILE
 
 LATEST = "latest"
 TMP_PREFIX = ".tmp-"
@@ -123,10 +128,14 @@ def save_checkpoint(engine: Any, root: Path, step: int, client_state: dict[str, 
             shutil.rmtree(tmp)
     barrier()
     engine.save_checkpoint(str(root), tag=tmp.name, client_state=client_state, save_latest=False)
+    # The consolidated student weights every tool reads (a collective under ZeRO-3: every
+    # rank gathers, rank 0 writes), in the directory before it is fsynced and published.
+    write_model_file(engine, tmp, step=step, recipe_hash=metadata.get(PROVENANCE_FILE, {}).get("recipe_hash"))
     barrier()
     if is_main_process():
         for name, value in metadata.items():
             (tmp / name).write_text(json.dumps(value, indent=2, sort_keys=True) + "\n")
+        write_manifest(tmp)  # every file now in the directory; verified before anything reads it
         _fsync_tree(tmp)
         _publish(tmp, final)
         write_atomic(root / LATEST, tag + "\n")

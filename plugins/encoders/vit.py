@@ -231,7 +231,7 @@ def build_vit(
         image_size=input_side(image_size, context),
         mask_tokens=mask_tokens,
     )
-    if checkpoint is not None:
+    if checkpoint is not None and context.get("load_pretrained", True):  # else the caller loads a model file
         encoder.load_timm(checkpoint)
     return encoder
 

@@ -23,10 +23,10 @@ from framework.types import FusedEncoding, ImageEncoding, TextEncoding
 from ..layers.bert import (
     ARCHS,
     additive_mask,
+    checkpoint_model,
     cross_layers,
     layer_config,
     layer_range,
-    load_local,
     stack_properties,
 )
 from ..layers.projection import projection
@@ -98,8 +98,9 @@ def build_cross_attention(
             dropout=dropout,
         )
     else:
-        pretrained = load_local(checkpoint, arch, dropout)
-        config, depth = pretrained.config, pretrained.config.num_hidden_layers
+        config, pretrained = checkpoint_model(checkpoint, arch, dropout, context,
+                                              need_model=context.get("load_pretrained", True))
+        depth = config.num_hidden_layers
     start, end = layer_range(layers, depth)
     return CrossAttentionFusion(
         cross_layers(config, start, end, pretrained),

@@ -1,17 +1,16 @@
 """Finding a trained image tokenizer on disk, and exporting it to one standalone file.
 
-A tokenizer trained by a ``tokenizer_training`` recipe lives inside that run's DeepSpeed
-checkpoints (``checkpoints/<tag>/mp_rank_00_model_states.pt``, key ``module``, parameter
-names ``objectives.<objective>.tokenizer.*``), next to the run's ``recipe.json`` that says
-how to rebuild it. :func:`read_tokenizer` accepts
+A tokenizer trained by a ``tokenizer_training`` recipe lives inside that run's checkpoints
+(``checkpoints/<tag>/model.safetensors``, the consolidated model file of
+:mod:`framework.model_file`, parameter names ``objectives.<objective>.tokenizer.*``), next
+to the run's ``recipe.json`` that says how to rebuild it. :func:`read_tokenizer` accepts
 
 - a run directory (its ``checkpoints/latest`` checkpoint),
 - one checkpoint directory (``<run>/checkpoints/step_00000100``),
 - a ``.safetensors`` file written by :func:`export_tokenizer` (weights plus the component
   config and the data normalisation in its metadata; no pickle at all).
 
-Checkpoints are read with ``torch.load(weights_only=True)``; the only non-tensor globals
-allowed are numpy's array reconstruction (DeepSpeed stores our RNG state in the same file).
+Nothing here unpickles: both kinds of file are safetensors.
 """
 
 from __future__ import annotations
@@ -21,16 +20,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-import numpy as np
 import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-MODEL_STATES = "mp_rank_00_model_states.pt"
+from framework.model_file import ModelFileError, read_model_file
+from framework.rundir import CHECKPOINTS_DIR, MODEL_FILE, RECIPE_FILE
+
 OBJECTIVE_TYPE = "tokenizer_training"
 EXPORT_FORMAT = "framework-image-tokenizer/1"
-NUMPY_GLOBALS = [np._core.multiarray._reconstruct, np.ndarray, np.dtype, np.dtypes.UInt32DType,
-                 np.dtypes.Float64DType, np.dtypes.Int64DType]
 
 
 class TokenizerSourceError(ValueError):
@@ -49,13 +47,13 @@ class StoredTokenizer:
 
 
 def _checkpoint_dir(path: Path) -> Path:
-    if (path / MODEL_STATES).exists():
+    if (path / MODEL_FILE).exists():
         return path
-    latest = path / "checkpoints" / "latest"
+    latest = path / CHECKPOINTS_DIR / "latest"
     if latest.exists():
-        return path / "checkpoints" / latest.read_text().strip()
+        return path / CHECKPOINTS_DIR / latest.read_text().strip()
     raise TokenizerSourceError(f"'{path}' is neither a run directory (with checkpoints/latest) nor a checkpoint "
-                               f"directory (with {MODEL_STATES}); train the tokenizer recipe into it first, e.g. "
+                               f"directory (with {MODEL_FILE}); train the tokenizer recipe into it first, e.g. "
                                f"`framework run recipes/tokenizer-vq-tiny.json --output {path}`")
 
 
@@ -74,10 +72,12 @@ def _pick_objective(recipe: dict[str, Any], objective: Optional[str], where: Pat
 
 def _read_checkpoint(path: Path, objective: Optional[str]) -> StoredTokenizer:
     ckpt = _checkpoint_dir(path)
-    recipe = json.loads((ckpt / "recipe.json").read_text())
+    recipe = json.loads((ckpt / RECIPE_FILE).read_text())
     cfg = _pick_objective(recipe, objective, path)
-    with torch.serialization.safe_globals(NUMPY_GLOBALS):
-        module = torch.load(ckpt / MODEL_STATES, map_location="cpu", weights_only=True)["module"]
+    try:
+        module = read_model_file(ckpt).state
+    except ModelFileError as exc:
+        raise TokenizerSourceError(f"'{path}': {exc}") from exc
     prefix = f"objectives.{cfg['name']}.tokenizer."
     state = {k[len(prefix):]: v for k, v in module.items() if k.startswith(prefix)}
     data = recipe.get("data", {})

@@ -21,21 +21,31 @@ import torch
 from torch import nn
 
 from framework.context import EncodedView, StepContext
+from framework.model_file import record_config, stored_config
 from framework.registry import BuildContext, ComponentSpec
 
-from ..image_tokenizers.storage import read_tokenizer
+from ..image_tokenizers.storage import StoredTokenizer, read_tokenizer
 
 
 def load_frozen_tokenizer(path: str, objective: Optional[str], context: BuildContext) -> nn.Module:
-    """Rebuild the tokenizer stored at ``path`` and load its weights, frozen."""
-    stored = read_tokenizer(path, objective)
+    """Rebuild the tokenizer stored at ``path`` and load its weights, frozen.
+
+    Its config and normalisation are recorded in the build context (the model file keeps
+    them), so under ``load_pretrained=False`` it is rebuilt from that record without
+    ``path``, and the caller loads its weights with the rest of the model."""
+    source = f"image_tokenizer:{path}:{objective or ''}"
+    if not context.get("load_pretrained", True) and (record := stored_config(context, source)) is not None:
+        stored = StoredTokenizer(record["config"], {}, record["mean"], record["std"])
+    else:
+        stored = read_tokenizer(path, objective)
+        record_config(context, source, {"config": stored.config, "mean": stored.mean, "std": stored.std})
     for key in ("mean", "std"):
         ours, theirs = [float(v) for v in context[key]], [float(v) for v in getattr(stored, key)]
         if ours != theirs:
             raise ValueError(f"tokenizer '{path}' was trained on images normalised with {key} {theirs} but this recipe's "
                              f"data.{key} is {ours}; use the same normalisation in both recipes")
     tokenizer = context.build("image_tokenizer", stored.config)
-    missing, unexpected = tokenizer.load_state_dict(stored.state, strict=False)
+    missing, unexpected = tokenizer.load_state_dict(stored.state, strict=False) if stored.state else ([], [])
     if missing or unexpected:
         raise ValueError(f"weights at '{path}' do not fit the tokenizer its recipe describes "
                          f"(missing {sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]})")

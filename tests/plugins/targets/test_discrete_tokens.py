@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from framework_plugins.image_tokenizers.storage import (
@@ -15,6 +14,7 @@ from framework_plugins.image_tokenizers.storage import (
     read_tokenizer,
 )
 
+from framework.model_file import CONFIGS_KEY, save_model_file
 from framework.registry import BuildContext
 
 MEAN, STD = [0.5, 0.5, 0.5], [0.25, 0.25, 0.25]
@@ -26,8 +26,8 @@ def context(registry, **values) -> BuildContext:
 
 
 def fake_run(root: Path, registry, name: str = "tok") -> torch.nn.Module:
-    """A run directory as the trainer writes it: recipe.json, checkpoints/latest and a DeepSpeed
-    model-states file whose module weights hold the tokenizer under objectives.<name>.tokenizer."""
+    """A run directory as the trainer writes it: recipe.json, checkpoints/latest and a model
+    file whose weights hold the tokenizer under objectives.<name>.tokenizer."""
     torch.manual_seed(0)
     tokenizer = registry.build("image_tokenizer", CONFIG, context(registry))
     recipe = {"model": {}, "objectives": [{"type": "tokenizer_training", "name": name, "tokenizer": CONFIG}],
@@ -39,8 +39,7 @@ def fake_run(root: Path, registry, name: str = "tok") -> torch.nn.Module:
     (root / "checkpoints" / "latest").write_text("step_00000002\n")
     module = {f"objectives.{name}.tokenizer.{k}": v for k, v in tokenizer.state_dict().items()}
     module["objectives.other.weight"] = torch.zeros(2)
-    rng = {"numpy": np.random.get_state(), "torch": torch.get_rng_state()}  # as our client state holds
-    torch.save({"module": module, "rng": rng, "step": 2}, tag / "mp_rank_00_model_states.pt")
+    save_model_file(tag / "model.safetensors", module, step=2)
     return tokenizer.eval()
 
 
@@ -100,3 +99,19 @@ def test_wrong_sources_are_explained(tmp_path, registry):
     (tmp_path / "plain.safetensors").write_bytes(b"not a tokenizer")
     with pytest.raises(TokenizerSourceError, match="not a readable .safetensors"):
         build_target(registry, str(tmp_path / "plain.safetensors"))
+
+
+def test_rebuilds_from_the_recorded_config_without_the_source(tmp_path, registry):
+    """A build records the tokenizer's config; a build with load_pretrained=False and that
+    record needs neither the run nor its weights (the model file supplies them)."""
+    import shutil
+
+    fake_run(tmp_path / "run", registry)
+    configs: dict = {}
+    trained = build_target(registry, str(tmp_path / "run"), **{CONFIGS_KEY: configs})
+    shutil.rmtree(tmp_path / "run")
+    rebuilt = build_target(registry, str(tmp_path / "run"), load_pretrained=False, **{CONFIGS_KEY: configs})
+    rebuilt.load_state_dict(trained.state_dict())
+    images = torch.randn(2, 3, 32, 32)
+    assert torch.equal(rebuilt(Ctx(images), None), trained(Ctx(images), None))
+    assert not any(p.requires_grad for p in rebuilt.parameters())
