@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, Mapping, Optional
 
 from framework.context import ViewSpec
+from framework.model_file import CONFIGS_KEY
 from framework.pretrainer import Pretrainer
 from framework.registry import BuildContext, Registry
 from framework.validation import RecipeValidationError, ValidationIssue
@@ -25,12 +26,19 @@ def tokenizer_context(tokenizer: Any) -> dict[str, Any]:
     }
 
 
-def assemble(recipe: Mapping[str, Any], registry: Registry, tokenizer: Any) -> tuple[Pretrainer, Optional[Any]]:
+def assemble(recipe: Mapping[str, Any], registry: Registry, tokenizer: Any, *,
+             load_pretrained: bool = True,
+             pretrained_configs: Optional[Mapping[str, Any]] = None) -> tuple[Pretrainer, Optional[Any]]:
     """Build the student Pretrainer and the teacher (``None`` when the recipe has none)."""
     data, model = recipe["data"], recipe["model"]
+    # configs read from pretrained files: filled by this build, or given by a model file's
+    # metadata so that a build with load_pretrained=False needs none of those files
+    configs = dict(pretrained_configs or {})
     ctx = BuildContext(registry, {
         "image_size": data["image_size"], "max_text_len": data["max_text_len"],
         "mean": data["mean"], "std": data["std"], **tokenizer_context(tokenizer),
+        "load_pretrained": load_pretrained,  # False: the caller loads a model file, or builds shapes only
+        CONFIGS_KEY: configs,
     })
     image_encoder = text_encoder = fusion = None
     if "image_encoder" in model:
@@ -60,6 +68,7 @@ def assemble(recipe: Mapping[str, Any], registry: Registry, tokenizer: Any) -> t
     objectives = _build_objectives(recipe, ctx)
     student = Pretrainer(image_encoder=image_encoder, text_encoder=text_encoder, fusion=fusion,
                          decoders=decoders, objectives=objectives, views=views)
+    student.pretrained_configs = configs  # framework.model_file stores them with the weights
     teacher = ctx.build("teacher", model["teacher"], student=student) if "teacher" in model else None
     if teacher is not None:
         _check_teacher_modules(objectives, getattr(teacher, "paths", []))

@@ -21,7 +21,7 @@ from transformers import BertModel, RobertaModel
 from framework import ComponentSpec
 from framework.types import TextEncoding, TextMaskingOutput
 
-from ..layers.bert import ARCHS, bert_config, layer_range, load_local, stack_properties
+from ..layers.bert import ARCHS, bert_config, checkpoint_model, layer_range, stack_properties
 
 
 class BertTextEncoder(nn.Module):
@@ -118,7 +118,7 @@ def build_bert(
         )
         model = (BertModel if arch == "bert" else RobertaModel)(config, add_pooling_layer=False)
     else:
-        model = load_local(checkpoint, arch, dropout)
+        _, model = checkpoint_model(checkpoint, arch, dropout, context)
         vocab = context.get("vocab_size")
         if vocab is not None and vocab > model.config.vocab_size:
             raise ValueError(
