@@ -49,6 +49,10 @@ def assemble(recipe: Mapping[str, Any], registry: Registry, tokenizer: Any, *,
     if "text_encoder" in model:
         text_encoder = ctx.build("text_encoder", model["text_encoder"])
         ctx.values["text_width"] = text_encoder.width
+        # A head may tie its weights to the encoder's word embeddings (BERT's MLM head).
+        embeddings = getattr(text_encoder, "input_embeddings", None)
+        ctx.values.update(text_embeddings=embeddings() if callable(embeddings) else None,
+                          text_layer_norm_eps=getattr(text_encoder, "layer_norm_eps", None))
     if "fusion" in model:
         fusion = ctx.build("fusion", model["fusion"])
         ctx.values.update(fusion_width=fusion.width,

@@ -2,9 +2,9 @@
 
 from framework import hookimpl
 
-from . import cross_attention, heads, transformer
+from . import cross_attention, heads, mlm_head, transformer
 
-MODULES: list = [cross_attention, heads, transformer]
+MODULES: list = [cross_attention, heads, mlm_head, transformer]
 
 
 @hookimpl

@@ -33,6 +33,7 @@ class BertTextEncoder(nn.Module):
         model.config.num_hidden_layers = end - start
         self.model = model
         self.width = model.config.hidden_size
+        self.layer_norm_eps = model.config.layer_norm_eps
         # RoBERTa numbers real positions from pad_token_id + 1; BERT from 0.
         self.position_offset = (
             model.config.pad_token_id + 1 if model.config.model_type == "roberta" else 0
@@ -54,6 +55,10 @@ class BertTextEncoder(nn.Module):
             input_ids=input_ids, attention_mask=self._prepared_mask(attention_mask), position_ids=position_ids
         )
         return TextEncoding(out.last_hidden_state, attention_mask, mask)
+
+    def input_embeddings(self) -> nn.Embedding:
+        """The word-embedding table (an MLM head's decoder ties its weight to it)."""
+        return self.model.get_input_embeddings()
 
     def _prepared_mask(self, attention_mask: torch.Tensor) -> torch.Tensor:
         """The padding mask [B,T] as transformers' SDPA attention takes it, [B,1,1,T] bool

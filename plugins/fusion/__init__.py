@@ -2,9 +2,9 @@
 
 from framework import hookimpl
 
-from . import cross_attention, two_stream, unified
+from . import bert_concat, cross_attention, two_stream, unified
 
-MODULES: list = [cross_attention, two_stream, unified]
+MODULES: list = [bert_concat, cross_attention, two_stream, unified]
 
 
 @hookimpl
