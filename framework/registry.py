@@ -32,6 +32,7 @@ KINDS: dict[str, str] = {
     "fusion": "mixes image and text features into a pair representation",
     "decoder": "maps encoded views back to per-position features for reconstruction",
     "head": "small projection on top of features (MLP, linear, predictor)",
+    "task_head": "a downstream classifier from a pooled feature to class logits",
     "image_masking": "chooses which image patches of a view are masked",
     "text_masking": "chooses which caption tokens of a view are masked",
     "target": "what a reconstruction objective predicts (pixels, codes, teacher features)",

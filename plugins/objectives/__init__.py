@@ -2,9 +2,9 @@
 
 from framework import hookimpl
 
-from . import feature_regression, itc, itm, mim, mlm, mrm, tokenizer_training
+from . import classification, feature_regression, itc, itm, mim, mlm, mrm, tokenizer_training
 
-MODULES: list = [itc, itm, mim, mlm, feature_regression, tokenizer_training, mrm]
+MODULES: list = [itc, itm, mim, mlm, feature_regression, tokenizer_training, mrm, classification]
 
 
 @hookimpl
