@@ -8,8 +8,9 @@ a run directory is made (instead of a traceback from inside the run).
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping, Optional
+from typing import Any
 
 from framework.validation import ValidationIssue
 
@@ -42,7 +43,7 @@ class Extra:
 EXTRAS = (Extra("train.tensorboard", "torch.utils.tensorboard", "tensorboard", "tensorboard"),)
 
 
-def import_error(module: str) -> Optional[str]:
+def import_error(module: str) -> str | None:
     """Why ``module`` cannot be imported, or ``None`` when it can."""
     try:
         importlib.import_module(module)

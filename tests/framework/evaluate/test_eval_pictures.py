@@ -22,12 +22,12 @@ def read_png(path):
         return picture.size, picture.format
 
 
-def test_plot_writes_one_panel_per_metric(tmp_path):
+def test_plot_writes_one_panel_per_changing_metric_after_the_loss_overlay(tmp_path):
     records = [{"step": s, "loss": 5.0 / s, "itc": 3.0 - s / 100, "lr": 1e-3, "samples_seen": 32 * s} for s in (1, 10, 20)]
     (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     out = tmp_path / "curves.png"
     assert main(["plot", str(tmp_path), "--out", str(out), "--width", "200", "--height", "100", "--columns", "2"]) == 0
-    assert read_png(out) == ((2 * 200, 2 * 100), "PNG")  # loss, itc, lr: two rows of two columns
+    assert read_png(out) == ((2 * 200, 2 * 100), "PNG")  # losses overlaid, loss, itc; constant lr left out
     assert main(["plot", str(tmp_path), "--keys", "loss,nope"]) == 2
 
 
