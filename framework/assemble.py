@@ -23,6 +23,10 @@ def tokenizer_context(tokenizer: Any) -> dict[str, Any]:
         "mask_token_id": tokenizer.mask_token_id,
         "cls_token_id": tokenizer.cls_token_id,
         "special_token_ids": sorted(set(tokenizer.all_special_ids)),
+        # a pretrained text encoder compares these with its checkpoint's own tokenizer
+        "tokenizer_vocab": tokenizer.get_vocab(),
+        "special_tokens": {role: (token, tokenizer.convert_tokens_to_ids(token))
+                           for role, token in tokenizer.special_tokens_map.items() if isinstance(token, str)},
     }
 
 

@@ -13,7 +13,7 @@ by the encoder from its own checkpoint.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 import torch
 from torch import nn
@@ -83,9 +83,10 @@ def bert_mlm_head(*, tie: bool, checkpoint: Optional[str], eps: Optional[float],
         if embeddings is None:
             raise ValueError("head 'bert_mlm' ties its decoder to the text encoder's word embeddings, but the text "
                              "encoder exposes none; set tie false or use a BERT/RoBERTa text encoder")
-        if embeddings.weight.shape[0] != vocab:
-            raise ValueError(f"the text encoder embeds {embeddings.weight.shape[0]} ids but the head predicts {vocab}; "
+        if embeddings.weight.shape[0] < vocab:
+            raise ValueError(f"the text encoder embeds {embeddings.weight.shape[0]} ids but the tokenizer has {vocab}; "
                              "the tokenizer must be the text checkpoint's")
+        vocab = embeddings.weight.shape[0]  # a checkpoint may embed more rows than its tokenizer uses
     width = embeddings.weight.shape[1] if embeddings is not None else context["in_dim"]
     eps = eps if eps is not None else context.get("text_layer_norm_eps", 1e-12)
     head = BertMLMHead(context["in_dim"], embeddings, vocab, width=width, eps=eps, tie=tie)

@@ -22,6 +22,7 @@ from framework import ComponentSpec
 from framework.types import TextEncoding, TextMaskingOutput
 
 from ..layers.bert import ARCHS, bert_config, checkpoint_model, layer_range, stack_properties
+from .tokenizer_match import check_tokenizer
 
 
 class BertTextEncoder(nn.Module):
@@ -124,12 +125,7 @@ def build_bert(
         model = (BertModel if arch == "bert" else RobertaModel)(config, add_pooling_layer=False)
     else:
         _, model = checkpoint_model(checkpoint, arch, dropout, context)
-        vocab = context.get("vocab_size")
-        if vocab is not None and vocab > model.config.vocab_size:
-            raise ValueError(
-                f"the tokenizer has {vocab} ids but checkpoint '{checkpoint}' embeds only "
-                f"{model.config.vocab_size}; use the checkpoint's tokenizer"
-            )
+        check_tokenizer(checkpoint, model.config, context)
     text_len = context.get("max_text_len")
     if text_len is not None and model.config.max_position_embeddings < text_len + (2 if arch == "roberta" else 0):
         raise ValueError(f"the text encoder has {model.config.max_position_embeddings} positions but captions are "
