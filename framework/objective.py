@@ -7,11 +7,12 @@ the objective's ``weight`` and sums; the objective itself never sees other losse
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping, Protocol, runtime_checkable
 
+import torch
 from torch import nn
 
-from framework.types import LossOutput
+from framework.types import ImageEncoding, LossOutput, TextEncoding
 
 COMMON_PROPERTIES: dict[str, Any] = {
     "name": {
@@ -21,6 +22,20 @@ COMMON_PROPERTIES: dict[str, Any] = {
     },
     "weight": {"type": "number", "minimum": 0, "default": 1.0, "description": "Multiplier of this loss in the total."},
 }
+
+OBJECTIVE_REF_SECTION = "objectives"
+"""``x-framework-ref`` value of a parameter naming an *earlier* objective of the recipe
+(by :func:`objective_name`), e.g. ITM's ``similarities_from``."""
+
+
+def objective_name(cfg: Mapping[str, Any]) -> str:
+    """The name of a recipe's objective entry: its ``name``, else its ``type``.
+
+    Metrics keys, module paths (``objectives.<name>``), checkpoints and references
+    between objectives all use this one rule.
+    """
+    return cfg.get("name", cfg["type"])
+
 
 VIEW_REF: dict[str, Any] = {"type": "string", "x-framework-ref": "views", "description": "Name of the view this objective reads."}
 DECODER_REF: dict[str, Any] = {
@@ -39,6 +54,19 @@ def objective_schema(properties: dict[str, Any], required: tuple[str, ...] = ())
         "required": list(required),
         "properties": {**COMMON_PROPERTIES, **properties},
     }
+
+
+@runtime_checkable
+class ContrastiveEmbedder(Protocol):
+    """An objective that embeds encodings into a shared image-text space (ITC's projections).
+
+    Evaluation (retrieval, zero-shot) embeds with the first objective of a recipe that has
+    this capability, or the one it names. Both methods return L2-normalised ``[B,E]``.
+    """
+
+    def embed_image(self, image: ImageEncoding) -> torch.Tensor: ...
+
+    def embed_text(self, text: TextEncoding) -> torch.Tensor: ...
 
 
 class Objective(nn.Module):

@@ -61,6 +61,39 @@ class TextMaskingOutput:
     ids_masked: Optional[torch.Tensor] = None
 
 
+@dataclass(frozen=True)
+class Similarities:
+    """What a contrastive objective (ITC) leaves in ``ctx.shared[<its name>]`` for later
+    objectives of the same step, e.g. ITM's hard negatives (ALBEF §3.2).
+
+    Rows are this rank's ``B`` samples; columns are the ``K`` keys: the global batch of
+    ``G = world_size * B`` samples in rank order, then (momentum mode) the queue. Keys are
+    the student's embeddings in plain mode and the momentum teacher's with distillation
+    (ALBEF ``sim_i2t = image_feat @ text_feat_all``).
+
+    Attributes:
+        image_to_text (Tensor): [B,K] scaled similarity (logit) of each image to every text key; detached.
+        text_to_image (Tensor): [B,K] scaled similarity of each caption to every image key; detached.
+        offset (int): column of this rank's first sample among the keys (``rank * B``), so
+            sample ``i``'s positive is column ``offset + i``.
+        image (Tensor): [B,E] the student's normalised image embeddings (with gradient).
+        text (Tensor): [B,E] the student's normalised text embeddings (with gradient).
+    """
+
+    image_to_text: torch.Tensor
+    text_to_image: torch.Tensor
+    offset: int
+    image: torch.Tensor
+    text: torch.Tensor
+
+    def local(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(image_to_text, text_to_image)`` among this rank's own samples, [B,B] each
+        (row ``i``, column ``j``: sample ``i`` against sample ``j``'s key)."""
+        b = self.image_to_text.shape[0]
+        cols = slice(self.offset, self.offset + b)
+        return self.image_to_text[:, cols], self.text_to_image[:, cols]
+
+
 class ImageEncoding(NamedTuple):
     """Output of an image encoder.
 

@@ -8,12 +8,14 @@ unknown component types and keys.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Iterator, Mapping
 
 import jsonschema
 
+from framework.objective import OBJECTIVE_REF_SECTION, objective_name
 from framework.registry import (
     COMPONENT_KEYWORD,
     Registry,
@@ -109,12 +111,21 @@ def _walk(schema: Any, instance: Any, path: str) -> Iterator[tuple[dict, Any, st
             yield from _walk(schema["items"], value, f"{path}[{i}]")
 
 
+def _earlier_objectives(objectives: Any, path: str) -> list[str]:
+    """Names of the objectives listed before the one at ``path`` (``$.objectives[i]...``)."""
+    match = re.match(r"\$\.objectives\[(\d+)\]", path)
+    entries = objectives[:int(match.group(1))] if match and isinstance(objectives, list) else []
+    return [objective_name(c) for c in entries if isinstance(c, dict) and isinstance(c.get("type"), str)]
+
+
 def _ref_issues(node: dict, value: Any, path: str, recipe: Mapping[str, Any]) -> list[ValidationIssue]:
     section_path = node[REF_KEYWORD]
     section: Any = recipe
     for part in section_path.split("."):
         section = section.get(part, {}) if isinstance(section, dict) else {}
     names = list(section) if isinstance(section, dict) else []  # a malformed section is reported by the shape check
+    if section_path == OBJECTIVE_REF_SECTION:  # a list, referenced by name: only earlier entries have run
+        names, section_path = _earlier_objectives(section, path), "the objectives listed before this one"
     values = value if isinstance(value, list) else [value]
     return [
         ValidationIssue(path, f"'{v}' is not defined in {section_path}{did_you_mean(v, names)}; defined: {', '.join(names) or 'none'}")

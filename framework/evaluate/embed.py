@@ -1,4 +1,5 @@
-"""Embedding images and captions into the contrastive space of a recipe's ITC objective.
+"""Embedding images and captions into the contrastive space of a recipe's ITC objective
+(found by capability: :class:`framework.objective.ContrastiveEmbedder`).
 
 The ITC objective owns the pooling and projections from encodings to the shared space
 (``embed_image`` / ``embed_text``); evaluation applies them to *unmasked* encodings, so
@@ -15,15 +16,27 @@ from torch import nn
 
 from framework.evaluate.model import EvalModel, EvalModelError
 from framework.evaluate.samples import caption_pairs, eval_batches
+from framework.objective import ContrastiveEmbedder
 from framework.types import ImageEncoding, TextEncoding
 
 
 def contrastive_heads(model: EvalModel, name: Optional[str] = None) -> nn.Module:
-    """The ITC objective (``name``, or the recipe's first ``itc``) with its two projections."""
-    objective = model.objective("itc", name)
-    if not (hasattr(objective, "embed_image") and hasattr(objective, "embed_text")):
-        raise EvalModelError(f"objective '{objective.objective_name}' has no embed_image/embed_text")
-    return objective
+    """The objective that embeds into the shared space: the one called ``name``, or the
+    recipe's first with the :class:`framework.objective.ContrastiveEmbedder` capability
+    (``embed_image`` / ``embed_text``, as ITC has), whatever its type or name."""
+    objectives = model.model.objectives  # in recipe order
+    if name is not None:
+        if name not in objectives:
+            raise EvalModelError(f"no objective named '{name}'; the recipe has {list(objectives)}")
+        objective = objectives[name]
+        if not isinstance(objective, ContrastiveEmbedder):
+            raise EvalModelError(f"objective '{name}' has no embed_image/embed_text to embed with; name an ITC objective")
+        return objective
+    for objective in objectives.values():
+        if isinstance(objective, ContrastiveEmbedder):
+            return objective
+    raise EvalModelError(f"this evaluation embeds with a contrastive objective (e.g. itc), but none of the recipe's "
+                         f"objectives {list(objectives)} has embed_image/embed_text; add one or pick another task")
 
 
 @dataclass

@@ -26,6 +26,7 @@ from framework.checkpoint import latest_checkpoint
 from framework.data.build import data_context
 from framework.hf import load_tokenizer
 from framework.model_file import ModelFileError, read_model_file
+from framework.objective import objective_name
 from framework.pretrainer import Pretrainer
 from framework.registry import Registry
 from framework.rundir import RECIPE_FILE, RunDir
@@ -136,7 +137,7 @@ class EvalModel:
 
     def objective(self, kind: str, name: Optional[str] = None) -> nn.Module:
         """The objective called ``name``, or the first one of type ``kind`` in the recipe."""
-        configs = [(cfg.get("name", cfg["type"]), cfg["type"]) for cfg in self.recipe["objectives"]]
+        configs = [(objective_name(cfg), cfg["type"]) for cfg in self.recipe["objectives"]]
         if name is not None:
             if name not in self.model.objectives:
                 raise EvalModelError(f"no objective named '{name}'; the recipe has {[n for n, _ in configs]}")
@@ -150,7 +151,7 @@ class EvalModel:
     def objective_config(self, module: nn.Module) -> Mapping[str, Any]:
         """The recipe entry of an objective module."""
         for cfg in self.recipe["objectives"]:
-            if self.model.objectives[cfg.get("name", cfg["type"])] is module:
+            if self.model.objectives[objective_name(cfg)] is module:
                 return cfg
         raise EvalModelError("objective module is not part of this model")
 

@@ -19,6 +19,7 @@ from framework.data import build_eval_loader, data_config
 from framework.evaluate.model import EvalModel, EvalModelError
 from framework.evaluate.pictures import denormalize, image_grid
 from framework.evaluate.runner import DATASET_SLOT, evaluator_schema
+from framework.objective import objective_name
 from framework.pictures.masks import grey_out
 from framework.tokens import patchify, unpatchify
 
@@ -36,7 +37,7 @@ def pixel_objective(model: EvalModel, name: Optional[str]) -> torch.nn.Module:
         return objective
     for cfg in model.recipe["objectives"]:
         if cfg["type"] == "mim" and cfg.get("target", {}).get("type") == "pixels":
-            return model.model.objectives[cfg.get("name", cfg["type"])]
+            return model.model.objectives[objective_name(cfg)]
     raise EvalModelError("reconstruction needs a mim objective with a pixels target; this recipe has "
                          f"{[c['type'] for c in model.recipe['objectives']]}")
 

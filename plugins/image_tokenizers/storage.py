@@ -25,6 +25,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from framework.model_file import ModelFileError, read_model_file
+from framework.objective import objective_name
 from framework.rundir import CHECKPOINTS_DIR, MODEL_FILE, RECIPE_FILE
 
 OBJECTIVE_TYPE = "tokenizer_training"
@@ -58,7 +59,7 @@ def _checkpoint_dir(path: Path) -> Path:
 
 
 def _pick_objective(recipe: dict[str, Any], objective: Optional[str], where: Path) -> dict[str, Any]:
-    found = {cfg.get("name", cfg["type"]): cfg for cfg in recipe.get("objectives", []) if cfg["type"] == OBJECTIVE_TYPE}
+    found = {objective_name(cfg): cfg for cfg in recipe.get("objectives", []) if cfg["type"] == OBJECTIVE_TYPE}
     if not found:
         raise TokenizerSourceError(f"the recipe of '{where}' has no '{OBJECTIVE_TYPE}' objective, so it trained no tokenizer")
     if objective is None:

@@ -14,8 +14,10 @@ ring buffer of this objective that starts, as ALBEF's, from random unit vectors 
 so identical on every rank; the number of keys never changes) and is filled with every
 rank's teacher embeddings, so it stays identical on all ranks; it is saved with the model.
 
-The local similarity rows (student image vs all keys) are left in ``ctx.shared["itc"]``
-for ITM's hard-negative sampling; the positives of this rank's samples are the columns
+The local similarity rows of both directions (student image vs every text key, student
+caption vs every image key) are left as a :class:`framework.types.Similarities` in
+``ctx.shared[<this objective's name>]``, for ITM's hard negatives (its
+``similarities_from``); the positives of this rank's samples are the columns
 ``rank * B ... rank * B + B - 1``.
 """
 
@@ -33,7 +35,7 @@ from framework.context import StepContext
 from framework.objective import Objective, objective_schema
 from framework.registry import BuildContext, ComponentSpec
 from framework.tokens import one_hot
-from framework.types import ImageEncoding, LossOutput, TextEncoding
+from framework.types import ImageEncoding, LossOutput, Similarities, TextEncoding
 
 
 def gather_with_grad(x: torch.Tensor) -> torch.Tensor:
@@ -151,8 +153,9 @@ class ImageTextContrastive(Objective):
             logits_i2t = scale * image @ all_text.t()  # [B,G]
             logits_t2i = scale * text @ all_image.t()  # [B,G]
             loss = (F.cross_entropy(logits_i2t, labels) + F.cross_entropy(logits_t2i, labels)) / 2
-        ctx.shared["itc"] = {"logits_i2t": logits_i2t.detach(), "logits_t2i": logits_t2i.detach(),
-                             "image": image, "text": text}
+        ctx.shared[self.objective_name] = Similarities(image_to_text=logits_i2t.detach(),
+                                                       text_to_image=logits_t2i.detach(), offset=rank * b,
+                                                       image=image, text=text)
         accuracy = (logits_i2t.argmax(-1) == labels).float().mean()
         return LossOutput(loss, {"accuracy": accuracy.detach(), "temperature": (1 / scale).detach()})
 

@@ -1,23 +1,29 @@
 """Image-text matching with hard negatives mined from ITC similarities (ALBEF §3.2).
 
 For each image a negative caption is drawn from the rest of the local batch with
-probability ∝ softmax(similarity) (and vice versa), so negatives are the pairs the
-contrastive model finds most confusable. The fusion encodes 1 positive and 2 negative
+probability ∝ softmax(sim_i2t) of that image's row, and for each caption a negative
+image ∝ softmax(sim_t2i) of that caption's row (ALBEF's ``weights_i2t`` /
+``weights_t2i``), so negatives are the pairs the contrastive model finds most
+confusable. The similarities are those the objective named by ``similarities_from`` (an
+earlier ITC) left for this step as a :class:`framework.types.Similarities`; under
+momentum distillation they are student-vs-teacher logits, which are not symmetric, so
+the caption-to-image row is not a column of the image-to-text matrix. The fusion encodes 1 positive and 2 negative
 pairs per sample and a linear head classifies match / no match. Sampling uses the
 Gumbel-max trick with noise from the step's generator: reproducible, no host sync.
 """
 
 from __future__ import annotations
 
+from typing import Optional
+
 import torch
-import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
 from framework.context import StepContext
-from framework.objective import Objective, objective_schema
+from framework.objective import OBJECTIVE_REF_SECTION, Objective, objective_schema
 from framework.registry import BuildContext, ComponentSpec
-from framework.types import LossOutput
+from framework.types import LossOutput, Similarities
 
 
 def sample_negatives(logits: torch.Tensor, generator: torch.Generator, hard: bool) -> torch.Tensor:
@@ -37,25 +43,40 @@ def sample_negatives(logits: torch.Tensor, generator: torch.Generator, hard: boo
 class ImageTextMatching(Objective):
     """Binary match classification on the fused [CLS] of positive and mined negative pairs."""
 
-    def __init__(self, *, name: str, weight: float, view: str, negatives: str, context: BuildContext) -> None:
+    def __init__(self, *, name: str, weight: float, view: str, negatives: str, similarities_from: Optional[str],
+                 context: BuildContext) -> None:
         super().__init__(name=name, weight=weight)
         self.view, self.hard = view, negatives == "hard"
-        self.needs = ("itc",) if self.hard else ()
+        if self.hard and similarities_from is None:
+            raise ValueError(f"objective '{name}': hard negatives are drawn by an ITC objective's similarities; "
+                             "name it in similarities_from, or use negatives \"random\"")
+        self.similarities_from = similarities_from if self.hard else None
         self.head = nn.Linear(context["fusion_width"], 2)
 
-    def _local_logits(self, ctx: StepContext) -> torch.Tensor:
-        """This rank's block [B,B] of the ITC image-to-text similarities."""
-        logits = ctx.shared["itc"]["logits_i2t"]  # [B,G]
-        b = logits.shape[0]
-        rank = dist.get_rank() if dist.is_initialized() and logits.shape[1] > b else 0
-        return logits[:, rank * b:(rank + 1) * b]
+    def _similarities(self, ctx: StepContext) -> tuple[torch.Tensor, torch.Tensor]:
+        """This rank's [B,B] blocks of the image-to-text and caption-to-image similarities."""
+        found = ctx.shared.get(self.similarities_from)
+        if not isinstance(found, Similarities):
+            raise RuntimeError(f"objective '{self.objective_name}' reads similarities from objective "
+                               f"'{self.similarities_from}', which left none this step; name an ITC objective "
+                               "listed before it")
+        return found.local()
+
+    def draw_negatives(self, ctx: StepContext, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(neg_text, neg_image)`` [B] each: a caption for each image ∝ softmax(sim_i2t) and
+        an image for each caption ∝ softmax(sim_t2i), or uniform ones for random negatives."""
+        if self.hard:
+            i2t, t2i = self._similarities(ctx)  # [B,B] each
+        else:
+            i2t = t2i = torch.zeros(ctx.batch_size, ctx.batch_size, device=device)
+        neg_text = sample_negatives(i2t, ctx.generator, self.hard)  # [B]: a caption for each image
+        neg_image = sample_negatives(t2i, ctx.generator, self.hard)  # [B]: an image for each caption
+        return neg_text, neg_image
 
     def forward(self, ctx: StepContext) -> LossOutput:
         view = ctx.view(self.view)
         b = ctx.batch_size
-        logits = self._local_logits(ctx) if self.hard else torch.zeros(b, b, device=view.image.tokens.device)
-        neg_text = sample_negatives(logits, ctx.generator, self.hard)  # [B]: a caption for each image
-        neg_image = sample_negatives(logits.t(), ctx.generator, self.hard)  # [B]: an image for each caption
+        neg_text, neg_image = self.draw_negatives(ctx, view.image.tokens.device)
         image, text = view.image, view.text
         pair_image = image._replace(tokens=torch.cat([image.tokens, image.tokens, image.tokens[neg_image]]))
         pair_text = text._replace(tokens=torch.cat([text.tokens, text.tokens[neg_text], text.tokens]),
@@ -71,5 +92,8 @@ class ImageTextMatching(Objective):
 COMPONENTS = [ComponentSpec("objective", "itm", ImageTextMatching, objective_schema({
     "view": {"type": "string", "x-framework-ref": "views", "description": "Usually the unmasked view."},
     "negatives": {"enum": ["hard", "random"], "default": "hard",
-                  "description": "hard: sampled by ITC similarity (needs an earlier itc objective); random: uniform."},
+                  "description": "hard: sampled by ITC similarity (from similarities_from); random: uniform."},
+    "similarities_from": {"type": ["string", "null"], "x-framework-ref": OBJECTIVE_REF_SECTION, "default": "itc",
+                          "description": "Name of an earlier ITC objective whose similarities draw the hard "
+                                         "negatives; null with random negatives."},
 }, required=("view",)), "Image-text matching with hard negatives from ITC similarities.")]

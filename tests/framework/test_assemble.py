@@ -15,14 +15,19 @@ def build(recipe, registry):
     return assemble(recipe, registry, data_lib.build_tokenizer(recipe, registry, dataset))
 
 
-def test_itm_before_itc_and_teacher_reading_objective_without_teacher(registry):
-    recipe = tiny_recipe('objectives=[{"type": "itm", "view": "full"}, {"type": "itc", "view": "full"}, '
-                         '{"type": "mim", "view": "masked_image", "decoder": "pixels", "target": {"type": "teacher_features"}}]')
+def test_itm_before_itc_is_refused_at_its_similarities_from(registry):
     with pytest.raises(RecipeValidationError) as err:
-        build(recipe, registry)
-    text = str(err.value)
-    assert "$.objectives[0]: 'itm' needs objective(s) ['itc'] earlier in the list" in text
-    assert "$.objectives[2]: 'mim' reads teacher outputs; add model.teacher" in text
+        tiny_recipe('objectives=[{"type": "itm", "view": "full"}, {"type": "itc", "view": "full"}]')
+    assert ("$.objectives[0].similarities_from: 'itc' is not defined in the objectives listed before this one"
+            in str(err.value))
+
+
+def test_teacher_reading_objective_without_teacher(registry):
+    with pytest.raises(RecipeValidationError) as err:
+        build(tiny_recipe('objectives=[{"type": "itc", "view": "full"}, {"type": "itm", "view": "full"}, '
+                          '{"type": "mim", "view": "masked_image", "decoder": "pixels", '
+                          '"target": {"type": "teacher_features"}}]'), registry)
+    assert "$.objectives[2]: 'mim' reads teacher outputs; add model.teacher" in str(err.value)
 
 
 def test_duplicate_objective_names_are_refused(registry):

@@ -130,7 +130,8 @@ def test_distilled_loss_and_queue_match_hand_computation(registry, alpha):
     queue_text = np.concatenate([tt1, initial_text[B:]])
     expected2, ti2, _ = hand_loss(ctx2, itc, copies, alpha, queue_image, queue_text)
     assert loss2.item() == pytest.approx(expected2, rel=1e-5)
-    assert ctx2.shared["itc"]["logits_i2t"].shape == (B, B + 5)  # ITM reads the first B columns
+    left = ctx2.shared["itc"]  # the Similarities ITM reads, keyed by this objective's name
+    assert left.image_to_text.shape == left.text_to_image.shape == (B, B + 5) and left.offset == 0
     # Slots 3, 4 and (wrapping) 0 hold step 2's embeddings; 1, 2 still step 1's.
     assert np.allclose(itc.queue.image[[3, 4, 0, 1, 2]].double().numpy(), np.concatenate([ti2, ti1[1:]]), atol=1e-6)
 

@@ -1,4 +1,5 @@
-"""Objective ``itm``: hard-negative sampling (never the positive, ∝ softmax) and the loss by hand."""
+"""Objective ``itm``: hard-negative sampling (never the positive, ∝ softmax of ALBEF's sim_i2t /
+sim_t2i rows, with and without a momentum teacher) and the loss by hand."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from framework_plugins.objectives.itm import sample_negatives
 from torch import nn
 
 from framework.registry import BuildContext, Registry
-from framework.types import FusedEncoding, ImageEncoding, TextEncoding
+from framework.types import FusedEncoding, ImageEncoding, Similarities, TextEncoding
 
 B, N, T, D = 4, 3, 5, 8
 
@@ -24,9 +25,16 @@ def registry() -> Registry:
     return reg
 
 
-def build_itm(registry: Registry, negatives: str) -> itm.ImageTextMatching:
+def build_itm(registry: Registry, negatives: str, **params) -> itm.ImageTextMatching:
     context = BuildContext(registry, {"fusion_width": D})
-    return registry.build("objective", {"type": "itm", "name": "itm", "view": "full", "negatives": negatives}, context)
+    config = {"type": "itm", "name": "itm", "view": "full", "negatives": negatives, **params}
+    return registry.build("objective", config, context)
+
+
+def similarities(i2t: torch.Tensor, t2i: torch.Tensor, offset: int = 0) -> Similarities:
+    b = i2t.shape[0]
+    return Similarities(image_to_text=i2t, text_to_image=t2i, offset=offset, image=torch.zeros(b, 1),
+                        text=torch.zeros(b, 1))
 
 
 class ProductFusion(nn.Module):
@@ -36,8 +44,8 @@ class ProductFusion(nn.Module):
         return FusedEncoding(image.tokens, text.tokens, image.tokens[:, 0] * text.tokens[:, 0])
 
 
-def fake_context(logits_i2t: torch.Tensor, seed: int) -> SimpleNamespace:
-    """What ITM reads from a StepContext: the view, the fusion, the ITC rows and the generator."""
+def fake_context(i2t: torch.Tensor, t2i: torch.Tensor, seed: int) -> SimpleNamespace:
+    """What ITM reads from a StepContext: the view, the fusion, ITC's similarities and the generator."""
     g = torch.Generator().manual_seed(100 + seed)
     image = ImageEncoding(torch.randn(B, 1 + N, D, generator=g), "full")
     mask = torch.ones(B, T, dtype=torch.long)
@@ -45,7 +53,7 @@ def fake_context(logits_i2t: torch.Tensor, seed: int) -> SimpleNamespace:
     text = TextEncoding(torch.randn(B, T, D, generator=g), mask)
     view = SimpleNamespace(image=image, text=text)
     return SimpleNamespace(view=lambda name: view, batch_size=B, student=SimpleNamespace(fusion=ProductFusion()),
-                           shared={"itc": {"logits_i2t": logits_i2t}}, generator=torch.Generator().manual_seed(seed))
+                           shared={"itc": similarities(i2t, t2i)}, generator=torch.Generator().manual_seed(seed))
 
 
 @pytest.mark.parametrize("hard", [True, False])
@@ -93,14 +101,15 @@ def test_a_batch_of_one_is_refused_with_the_fix():
 @pytest.mark.parametrize("negatives", ["hard", "random"])
 def test_loss_equals_hand_computation(registry, negatives):
     objective = build_itm(registry, negatives)
-    logits = torch.randn(B, B, generator=torch.Generator().manual_seed(3)) * 3
-    ctx = fake_context(logits, seed=4)
+    g = torch.Generator().manual_seed(3)
+    i2t, t2i = torch.randn(B, B, generator=g) * 3, torch.randn(B, B, generator=g) * 3
+    ctx = fake_context(i2t, t2i, seed=4)
     out = objective(ctx)
 
     hard = negatives == "hard"
     replay = torch.Generator().manual_seed(4)  # the draws ITM made, in its order
-    neg_text = sample_negatives(logits if hard else torch.zeros(B, B), replay, hard)
-    neg_image = sample_negatives(logits.t() if hard else torch.zeros(B, B), replay, hard)
+    neg_text = sample_negatives(i2t if hard else torch.zeros(B, B), replay, hard)
+    neg_image = sample_negatives(t2i if hard else torch.zeros(B, B), replay, hard)
     view = ctx.view("full")
     v, w = view.image.tokens[:, 0], view.text.tokens[:, 0]  # [B,D]
     pairs = torch.cat([v * w, v * w[neg_text], v[neg_image] * w])  # positives, then both kinds of negative
@@ -112,22 +121,29 @@ def test_loss_equals_hand_computation(registry, negatives):
     torch.testing.assert_close(out.metrics["accuracy"], (scores.argmax(-1) == labels).float().mean())
 
 
-def test_hard_negatives_need_itc_and_random_do_not(registry):
-    assert build_itm(registry, "hard").needs == ("itc",)
-    assert build_itm(registry, "random").needs == ()
+def test_similarities_come_from_the_named_objective(registry):
+    assert build_itm(registry, "hard").similarities_from == "itc"  # the default
+    objective = build_itm(registry, "hard", similarities_from="itc_b")
+    ctx = fake_context(torch.zeros(B, B), torch.zeros(B, B), seed=0)
+    with pytest.raises(RuntimeError, match="'itc_b', which left none this step"):
+        objective(ctx)
+    ctx.shared["itc_b"] = ctx.shared.pop("itc")
+    assert objective(ctx).loss.isfinite()
+    assert build_itm(registry, "random", similarities_from=None).similarities_from is None
+    with pytest.raises(Exception, match="name it in similarities_from"):
+        build_itm(registry, "hard", similarities_from=None)
 
 
-def test_local_logits_are_this_ranks_block(registry, monkeypatch):
-    objective = build_itm(registry, "hard")
-    logits = torch.arange(2 * B * B, dtype=torch.float).reshape(B, 2 * B)  # [B, 2 ranks x B]
-    monkeypatch.setattr(itm, "dist", SimpleNamespace(is_initialized=lambda: True, get_rank=lambda: 1))
-    block = objective._local_logits(SimpleNamespace(shared={"itc": {"logits_i2t": logits}}))
-    torch.testing.assert_close(block, logits[:, B:])
+def test_local_blocks_are_this_ranks_columns():
+    i2t = torch.arange(B * 2 * B, dtype=torch.float).reshape(B, 2 * B)  # [B, 2 ranks x B]
+    local_i2t, local_t2i = similarities(i2t, -i2t, offset=B).local()
+    torch.testing.assert_close(local_i2t, i2t[:, B:])
+    torch.testing.assert_close(local_t2i, -i2t[:, B:])
 
 
 def test_gradients_reach_the_head_and_the_encodings(registry):
     objective = build_itm(registry, "hard")
-    ctx = fake_context(torch.randn(B, B), seed=5)
+    ctx = fake_context(torch.randn(B, B), torch.randn(B, B), seed=5)
     view = ctx.view("full")
     view.image.tokens.requires_grad_(True)
     view.text.tokens.requires_grad_(True)
