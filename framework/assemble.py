@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, Mapping, Optional
 
 from framework.context import ViewSpec
+from framework.initialise import initialise
 from framework.model_file import CONFIGS_KEY
 from framework.pretrainer import Pretrainer
 from framework.registry import BuildContext, Registry
@@ -80,6 +81,8 @@ def assemble(recipe: Mapping[str, Any], registry: Registry, tokenizer: Any, *,
     teacher = ctx.build("teacher", model["teacher"], student=student) if "teacher" in model else None
     if teacher is not None:
         _check_teacher_modules(objectives, getattr(teacher, "paths", []))
+    if load_pretrained and "init" in model:  # weights from another run (model.init); the run saves the report
+        student.init_report = initialise(student, teacher, model["init"])
     return student, teacher
 
 
