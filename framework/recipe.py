@@ -41,16 +41,67 @@ def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str
     return out
 
 
+MAX_DEPTH = 64
+"""Deepest nesting of objects and lists a recipe may have (real ones stay under 10); deeper
+input is refused before anything recurses over it."""
+
+
+def _depth_issue(value: Any) -> str | None:
+    """Why ``value`` nests too deeply, or ``None`` (iterative, so it cannot overflow)."""
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, (dict, list)):
+            if depth > MAX_DEPTH:
+                return f"nested more than {MAX_DEPTH} levels deep"
+            stack.extend((child, depth + 1) for child in (node.values() if isinstance(node, dict) else node))
+    return None
+
+
+def parse_json(text: str) -> Any:
+    """``json.loads`` whose every failure is a ``ValueError`` with a one-line reason: syntax
+    errors (a ``JSONDecodeError`` with its position), nesting deeper than :data:`MAX_DEPTH`,
+    integers beyond Python's digit limit."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        raise
+    except RecursionError:
+        raise ValueError(f"nested more than {MAX_DEPTH} levels deep") from None
+    except ValueError as exc:  # e.g. "Exceeds the limit (4300 digits) for integer string conversion"
+        raise ValueError(f"a number is too long ({str(exc).split(';')[0]})") from None
+    issue = _depth_issue(data)
+    if issue:
+        raise ValueError(issue)
+    return data
+
+
+def exists(path: Path) -> bool:
+    """``path.exists()`` that says no for names the filesystem cannot hold (too long, ...)."""
+    try:
+        return path.exists()
+    except (OSError, ValueError):  # ENAMETOOLONG; ValueError: an embedded NUL byte
+        return False
+
+
 def read_json(path: Path) -> dict[str, Any]:
     """Parse a JSON object from ``path``, naming the file, line and column on errors."""
     try:
-        text = path.read_text()
-    except OSError as exc:
-        raise RecipeError(f"{path}: cannot read recipe: {exc.strerror}") from exc
+        raw = path.read_bytes()
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise RecipeError(f"{str(path)[:200]}: cannot read recipe: {reason}") from exc
     try:
-        data = json.loads(text)
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise RecipeError(f"{path}: not UTF-8 text (byte {exc.start} is {raw[exc.start]:#04x}); "
+                          "save the recipe as UTF-8 JSON") from None
+    try:
+        data = parse_json(text)
     except json.JSONDecodeError as exc:
         raise RecipeError(f"{path}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from exc
+    except ValueError as exc:
+        raise RecipeError(f"{path}: invalid recipe: {exc}") from None
     if not isinstance(data, dict):
         raise RecipeError(f"{path}: a recipe must be a JSON object, found {type(data).__name__}")
     return data
@@ -61,6 +112,9 @@ def load_recipe(path: str | Path, overrides: Iterable[str] = ()) -> dict[str, An
     recipe = _resolve(Path(path), chain=())
     for override in overrides:
         recipe = apply_override(recipe, override)
+        issue = _depth_issue(recipe)
+        if issue:
+            raise RecipeError(f"--set {override[:80]!r}: the recipe would be {issue}")
     return recipe
 
 
@@ -77,22 +131,26 @@ def _resolve(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
     if not isinstance(parent, str):
         raise RecipeError(f"{path}::$.extends: must be a path to another recipe, found {parent!r}")
     parent_path = path.parent / parent
-    if not parent_path.exists():  # a copied recipe keeps extending the built-in it came from
+    if not exists(parent_path):  # a copied recipe keeps extending the built-in it came from
         from framework.resources import builtin_recipes
 
         parent_path = builtin_recipes().get(Path(parent).stem, parent_path) if Path(parent).parent == Path(".") else parent_path
-    if not parent_path.exists():
-        raise RecipeError(f"{path}::$.extends: '{parent}' does not exist (looked for {path.parent / parent} "
+    if not exists(parent_path):
+        shown = parent if len(parent) <= 80 else f"{parent[:60]}... ({len(parent)} characters)"
+        raise RecipeError(f"{path}::$.extends: '{shown}' does not exist (looked next to {path.name} "
                           "and among the built-in recipes)")
     return deep_merge(_resolve(parent_path, (*chain, path)), data)
 
 
 def parse_value(text: str) -> Any:
-    """Parse an override value as JSON, falling back to the plain string."""
+    """Parse an override value as JSON, falling back to the plain string; JSON that
+    :func:`parse_json` refuses is a :class:`RecipeError`."""
     try:
-        return json.loads(text)
+        return parse_json(text)
     except json.JSONDecodeError:
         return text
+    except ValueError as exc:  # valid JSON we refuse: too deep, too long a number
+        raise RecipeError(f"value {text[:40]!r}...: {exc}") from None
 
 
 def apply_override(recipe: Mapping[str, Any], override: str) -> dict[str, Any]:
@@ -107,7 +165,7 @@ def apply_override(recipe: Mapping[str, Any], override: str) -> dict[str, Any]:
         last = depth == len(parts) - 1
         where = ".".join(parts[: depth + 1])
         if isinstance(node, list):
-            if not part.isdigit() or int(part) >= len(node):
+            if not (part.isascii() and part.isdigit()) or int(part) >= len(node):  # not '²', which isdigit()
                 raise RecipeError(f"--set {override!r}: '{where}' is not an index of a list of {len(node)}")
             index: Any = int(part)
         elif isinstance(node, dict):
@@ -115,7 +173,10 @@ def apply_override(recipe: Mapping[str, Any], override: str) -> dict[str, Any]:
         else:
             raise RecipeError(f"--set {override!r}: '{'.'.join(parts[:depth])}' is {node!r}, not an object or list")
         if last:
-            node[index] = parse_value(raw)
+            try:
+                node[index] = parse_value(raw)
+            except RecipeError as exc:
+                raise RecipeError(f"--set {key[:80]!r}: {exc}") from None
         else:
             if isinstance(node, dict) and index not in node:
                 node[index] = {}

@@ -48,7 +48,10 @@ def resolve_recipe(name_or_path: str) -> Path:
     (``maskvlm-tiny`` or ``maskvlm-tiny.json``). Unknown names return the path as given,
     so the reader reports it as missing."""
     path = Path(name_or_path)
-    if path.exists():
+    try:
+        if path.exists():
+            return path
+    except (OSError, ValueError):  # a name too long for the filesystem: let the reader say so
         return path
     builtin = builtin_recipes().get(path.name.removesuffix(".json")) if path.parent == Path(".") else None
     return builtin if builtin is not None else path
