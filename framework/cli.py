@@ -10,7 +10,9 @@ from framework import __version__
 from framework.commands import (
     bench,
     components,
+    data,
     evaluate,
+    export,
     info,
     pictures,
     recipes,
@@ -18,7 +20,7 @@ from framework.commands import (
     scaffold,
 )
 
-COMMANDS = (run, recipes, components, info, evaluate, pictures, bench, scaffold)
+COMMANDS = (run, recipes, components, info, data, evaluate, export, pictures, bench, scaffold)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,7 +34,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except OSError as exc:  # last resort: commands catch what they expect; a file system failure anywhere
+        from framework.commands.common import fail
+
+        return fail(exc)
 
 
 if __name__ == "__main__":

@@ -57,6 +57,12 @@ class BertTextEncoder(nn.Module):
         )
         return TextEncoding(out.last_hidden_state, attention_mask, mask)
 
+    def transformers_export(self) -> nn.Module:
+        """The transformers model this encoder runs (layers ``[start, end)`` only, its config
+        saying so): ``save_pretrained`` of it loads with ``AutoModel.from_pretrained`` and
+        gives this encoder's unmasked tokens as ``last_hidden_state``."""
+        return self.model
+
     def input_embeddings(self) -> nn.Embedding:
         """The word-embedding table (an MLM head's decoder ties its weight to it)."""
         return self.model.get_input_embeddings()

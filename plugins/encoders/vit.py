@@ -31,6 +31,8 @@ from framework.types import ImageEncoding, MaskingOutput
 
 from .sizes import input_side
 
+TIMM_ARCHITECTURE = "vit_base_patch16_224"
+"""The timm model an export names; the recorded kwargs override all of its sizes."""
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.pth")
 """File names looked for when ``checkpoint`` names a directory (timm's hub layout first)."""
 
@@ -82,7 +84,7 @@ class ViTEncoder(nn.Module):
             raise ValueError(
                 f"image_size {image_size} is not a multiple of patch_size {patch_size}"
             )
-        self.vit = VisionTransformer(
+        self.timm_kwargs = dict(  # timm.create_model(TIMM_ARCHITECTURE, **timm_kwargs) builds the same network
             img_size=image_size,
             patch_size=patch_size,
             embed_dim=width,
@@ -92,6 +94,7 @@ class ViTEncoder(nn.Module):
             num_classes=0,
             global_pool="token",
         )
+        self.vit = VisionTransformer(**self.timm_kwargs)
         self.mode = mask_tokens
         self.masked_layout = "visible" if mask_tokens == "drop" else "full"  # tokens of a masked view
         self.width, self.patch_size = width, patch_size
@@ -103,6 +106,15 @@ class ViTEncoder(nn.Module):
             self.post_pos_embed = nn.Parameter(
                 trunc_normal_(torch.zeros(1, 1 + self.num_patches, width), std=0.02)
             )
+
+    def timm_export(self) -> tuple[str, dict[str, Any], VisionTransformer]:
+        """The timm architecture and kwargs this encoder mirrors, and its VisionTransformer:
+        ``timm.create_model(name, **kwargs).forward_features(x)`` with these weights gives
+        this encoder's unmasked tokens. Raises ValueError where timm has no equivalent."""
+        if self.mode == "after_encoder":
+            raise ValueError("mask_tokens='after_encoder' adds learned positions (post_pos_embed) after the blocks, "
+                             "which timm's VisionTransformer has no place for")
+        return TIMM_ARCHITECTURE, dict(self.timm_kwargs), self.vit
 
     def load_timm(self, checkpoint: str) -> None:
         """Load timm ViT weights from a local file/directory, all encoder keys required."""

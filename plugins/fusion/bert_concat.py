@@ -24,12 +24,21 @@ from transformers.models.bert.modeling_bert import BertLayer
 from framework import ComponentSpec
 from framework.types import FusedEncoding, ImageEncoding, TextEncoding
 
-from ..layers.bert import ARCHS, additive_mask, layer_config, layer_range, load_local, stack_properties
+from ..layers.bert import (
+    ARCHS,
+    additive_mask,
+    checkpoint_model,
+    layer_config,
+    layer_range,
+    stack_properties,
+)
 from ..layers.projection import projection
 
 
 class BertConcatFusion(nn.Module):
     """Post-norm BERT self-attention layers over ``[image; text]``."""
+
+    encodes_image_alone = True  # joint self-attention: an empty caption leaves an image encoder
 
     def __init__(self, layers: nn.ModuleList, *, width: int, image_width: int, text_width: int, pool: str) -> None:
         super().__init__()
@@ -91,8 +100,9 @@ def build_bert_concat(*, arch: str, width: Optional[int], pool: str, depth: int,
         config = layer_config(arch, width=width or context["text_width"], heads=heads, intermediate=intermediate,
                               dropout=dropout)
     else:
-        pretrained = load_local(checkpoint, arch, dropout)
-        config, depth = pretrained.config, pretrained.config.num_hidden_layers
+        config, pretrained = checkpoint_model(checkpoint, arch, dropout, context,
+                                              need_model=context.get("load_pretrained", True))
+        depth = config.num_hidden_layers
     if config.hidden_size % config.num_attention_heads:
         raise ValueError(f"fusion width {config.hidden_size} is not divisible by {config.num_attention_heads} heads; "
                          "pick heads dividing the width")

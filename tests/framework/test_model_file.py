@@ -22,7 +22,7 @@ from framework.model_file import (
 )
 from framework.provenance import recipe_hash
 from framework.train import Trainer
-from tests.conftest import tiny_recipe
+from tests.helpers import tiny_recipe
 
 SHORT = ("train.steps=2", "train.log_every=1", "train.checkpoint_every=0", "train.micro_batch=8",
          "train.global_batch=8")
