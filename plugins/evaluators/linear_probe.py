@@ -1,7 +1,11 @@
 """``linear_probe``: logistic regression on frozen image features (MAE §4, linear probing).
 
-Features of the unmasked image encoder ([CLS] or the mean of the patch tokens) are taken
-for a labelled training split and standardised with its statistics; a multinomial
+Features of the unmasked image ([CLS] or the mean of the patch tokens) are taken for a
+labelled training split: by default the image encoder's, or with ``features: fused`` the
+fusion's image stream for the image alone (no text), which is what M3AE's linear
+evaluation reads: its image "encoder" is only a patch embedding, and its representation
+is the unified transformer run over ``[CLS] + patches`` (public code, linear evaluation on
+the encoder's output with the text absent). They are taken and standardised with its statistics; a multinomial
 logistic regression with L2 penalty is fitted by full-batch L-BFGS (convex, so the
 optimum does not depend on the start) and scored on the held-out split.
 """
@@ -19,21 +23,37 @@ from framework.evaluate.metrics import topk_accuracy
 from framework.evaluate.model import EvalModel, EvalModelError
 from framework.evaluate.runner import DATASET_SLOT, evaluator_schema
 from framework.evaluate.samples import eval_batches
+from framework.types import ImageEncoding, TextEncoding
+
+
+def fused_image_alone(model: EvalModel, image: ImageEncoding) -> ImageEncoding:
+    """The fusion's image stream [B,1+N,D] for ``image`` with an empty caption (T = 0)."""
+    fusion = model.require("fusion")
+    if not getattr(fusion, "encodes_image_alone", False):
+        raise EvalModelError(f"linear_probe features 'fused' need a fusion that encodes an image without text (unified, "
+                             f"bert_concat); {type(fusion).__name__} does not: use features 'encoder'")
+    batch, proj = image.tokens.shape[0], getattr(fusion, "text_proj", None)
+    width = proj.in_features if isinstance(proj, torch.nn.Linear) else fusion.text_width  # the fusion's text input
+    text = TextEncoding(image.tokens.new_zeros(batch, 0, width),
+                        torch.zeros(batch, 0, dtype=torch.long, device=image.tokens.device))
+    return ImageEncoding(fusion(image, text).image, image.layout, None, image.grid)
 
 
 @torch.no_grad()
-def image_features(model: EvalModel, dataset: Any, *, pooling: str, batch_size: int,
-                   max_samples: Optional[int]) -> tuple[torch.Tensor, torch.Tensor]:
+def image_features(model: EvalModel, dataset: Any, *, pooling: str, batch_size: int, max_samples: Optional[int],
+                   features: str = "encoder") -> tuple[torch.Tensor, torch.Tensor]:
     """Frozen features [N,D] (float32, on CPU) and labels [N] of ``dataset``'s first samples."""
-    features, labels = [], []
+    rows, labels = [], []
     for batch in eval_batches(model.recipe, dataset, batch_size=batch_size, max_samples=max_samples):
         if batch.labels is None:
             raise EvalModelError("linear_probe needs labelled sources: samples must carry an integer \"label\"")
         encoded = model.encode_images(batch.images)
+        if features == "fused":
+            encoded = fused_image_alone(model, encoded)
         pooled = encoded.cls if pooling == "cls" else encoded.patches.mean(dim=1)  # [B,D]
-        features.append(pooled.float().cpu())
+        rows.append(pooled.float().cpu())
         labels.append(batch.labels)
-    return torch.cat(features), torch.cat(labels)
+    return torch.cat(rows), torch.cat(labels)
 
 
 def fit_logistic_regression(x: torch.Tensor, y: torch.Tensor, *, classes: int, weight_decay: float,
@@ -59,15 +79,15 @@ def fit_logistic_regression(x: torch.Tensor, y: torch.Tensor, *, classes: int, w
 class LinearProbe:
     """Held-out accuracy of a linear classifier on frozen image-encoder features."""
 
-    def __init__(self, *, pooling: str, weight_decay: float, steps: int, max_train_samples: Optional[int],
+    def __init__(self, *, pooling: str, features: str, weight_decay: float, steps: int, max_train_samples: Optional[int],
                  max_samples: Optional[int], batch_size: int, train_dataset: Optional[Mapping[str, Any]] = None,
                  dataset: Optional[Mapping[str, Any]] = None) -> None:
-        self.pooling, self.weight_decay, self.steps = pooling, weight_decay, steps
+        self.pooling, self.features, self.weight_decay, self.steps = pooling, features, weight_decay, steps
         self.max_train_samples, self.max_samples, self.batch_size = max_train_samples, max_samples, batch_size
         self.train_dataset, self.dataset = train_dataset, dataset
 
     def __call__(self, model: EvalModel, out_dir: Path) -> dict[str, float]:
-        options = {"pooling": self.pooling, "batch_size": self.batch_size}
+        options = {"pooling": self.pooling, "features": self.features, "batch_size": self.batch_size}
         x_train, y_train = image_features(model, model.dataset("train", self.train_dataset),
                                           max_samples=self.max_train_samples, **options)
         x_test, y_test = image_features(model, model.dataset("eval", self.dataset), max_samples=self.max_samples, **options)
@@ -84,7 +104,10 @@ class LinearProbe:
 
 SCHEMA = evaluator_schema({
     "pooling": {"enum": ["cls", "mean"], "default": "cls",
-                "description": "Image feature: the encoder's [CLS] token or the mean of its patch tokens."},
+                "description": "Image feature: the [CLS] token or the mean of the patch tokens."},
+    "features": {"enum": ["encoder", "fused"], "default": "encoder",
+                 "description": "Whose image tokens: the image encoder's, or the fusion's image stream for the image "
+                                "alone (no text; M3AE's linear evaluation of its unified transformer)."},
     "weight_decay": {"type": "number", "minimum": 0, "default": 1e-4, "description": "L2 penalty on the weights."},
     "steps": {"type": "integer", "minimum": 1, "default": 200, "description": "L-BFGS iterations (full batch)."},
     "max_train_samples": {"type": ["integer", "null"], "minimum": 2, "default": 2000,

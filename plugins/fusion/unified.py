@@ -31,6 +31,8 @@ SIZES = {"small": (384, 12, 6), "base": (768, 12, 12), "large": (1024, 24, 16)}
 class UnifiedFusion(nn.Module):
     """One pre-norm transformer over the concatenated image and text tokens."""
 
+    encodes_image_alone = True  # joint self-attention: an empty caption leaves an image encoder
+
     def __init__(
         self,
         *,
