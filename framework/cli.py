@@ -10,6 +10,7 @@ from framework import __version__
 from framework.commands import (
     bench,
     components,
+    data,
     evaluate,
     export,
     info,
@@ -19,7 +20,7 @@ from framework.commands import (
     scaffold,
 )
 
-COMMANDS = (run, recipes, components, info, evaluate, export, pictures, bench, scaffold)
+COMMANDS = (run, recipes, components, info, data, evaluate, export, pictures, bench, scaffold)
 
 
 def build_parser() -> argparse.ArgumentParser:
