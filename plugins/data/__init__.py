@@ -2,9 +2,9 @@
 
 from framework import hookimpl
 
-from . import coco, files, mixture, shards, synthetic
+from . import coco, files, karpathy, mixture, shards, synthetic
 
-MODULES: list = [synthetic, files, coco, shards, mixture]
+MODULES: list = [synthetic, files, coco, karpathy, shards, mixture]
 
 
 @hookimpl
