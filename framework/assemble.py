@@ -11,6 +11,7 @@ from typing import Any, Mapping, Optional
 from framework.context import ViewSpec
 from framework.initialise import initialise
 from framework.model_file import CONFIGS_KEY
+from framework.objective import objective_name
 from framework.pretrainer import Pretrainer
 from framework.registry import BuildContext, Registry
 from framework.validation import RecipeValidationError, ValidationIssue
@@ -34,7 +35,12 @@ def tokenizer_context(tokenizer: Any) -> dict[str, Any]:
 def assemble(recipe: Mapping[str, Any], registry: Registry, tokenizer: Any, *,
              load_pretrained: bool = True,
              pretrained_configs: Optional[Mapping[str, Any]] = None) -> tuple[Pretrainer, Optional[Any]]:
-    """Build the student Pretrainer and the teacher (``None`` when the recipe has none)."""
+    """Build the student Pretrainer and the teacher (``None`` when the recipe has none).
+
+    Refuses what only a build can check (objective dependencies, teacher copies, factory
+    errors) with the JSON path of the entry at fault; :func:`framework.validation.validate_recipe`
+    runs this on the meta device, so a run never meets these errors after validation."""
+    _check_shared_masks(recipe["views"])
     data, model = recipe["data"], recipe["model"]
     # configs read from pretrained files: filled by this build, or given by a model file's
     # metadata so that a build with load_pretrained=False needs none of those files
@@ -47,38 +53,38 @@ def assemble(recipe: Mapping[str, Any], registry: Registry, tokenizer: Any, *,
     })
     image_encoder = text_encoder = fusion = None
     if "image_encoder" in model:
-        image_encoder = ctx.build("image_encoder", model["image_encoder"])
+        image_encoder = ctx.build("image_encoder", model["image_encoder"], at="$.model.image_encoder")
         ctx.values.update(image_width=image_encoder.width, patch_size=image_encoder.patch_size,
                           grid=tuple(image_encoder.grid), num_patches=image_encoder.num_patches,
                           image_masked_layout=getattr(image_encoder, "masked_layout", "full"))
     if "text_encoder" in model:
-        text_encoder = ctx.build("text_encoder", model["text_encoder"])
+        text_encoder = ctx.build("text_encoder", model["text_encoder"], at="$.model.text_encoder")
         ctx.values["text_width"] = text_encoder.width
         # A head may tie its weights to the encoder's word embeddings (BERT's MLM head).
         embeddings = getattr(text_encoder, "input_embeddings", None)
         ctx.values.update(text_embeddings=embeddings() if callable(embeddings) else None,
-                          text_layer_norm_eps=getattr(text_encoder, "layer_norm_eps", None))
+                          text_layer_norm_eps=getattr(text_encoder, "layer_norm_eps", None),
+                          text_checkpoint=getattr(text_encoder, "checkpoint", None))
     if "fusion" in model:
-        fusion = ctx.build("fusion", model["fusion"])
+        fusion = ctx.build("fusion", model["fusion"], at="$.model.fusion")
         ctx.values.update(fusion_width=fusion.width,
                           fused_image_width=getattr(fusion, "image_width", image_encoder.width),
                           fused_text_width=getattr(fusion, "text_width", text_encoder.width))
-    decoders = {name: ctx.build("decoder", cfg) for name, cfg in model.get("decoders", {}).items()}
+    decoders = {name: ctx.build("decoder", cfg, at=f"$.model.decoders.{name}") for name, cfg in model.get("decoders", {}).items()}
     ctx.values["decoder_widths"] = {name: d.width for name, d in decoders.items()}
     ctx.values["decoder_streams"] = {name: tuple(d.streams) for name, d in decoders.items()}
     views = {
         name: ViewSpec(name,
-                       ctx.build("image_masking", spec["image"]) if "image" in spec else None,
-                       ctx.build("text_masking", spec["text"]) if "text" in spec else None,
+                       ctx.build("image_masking", spec["image"], at=f"$.views.{name}.image") if "image" in spec else None,
+                       ctx.build("text_masking", spec["text"], at=f"$.views.{name}.text") if "text" in spec else None,
                        spec.get("image_from"), spec.get("text_from"))
         for name, spec in recipe["views"].items()
     }
-    _check_shared_masks(recipe["views"])
     objectives = _build_objectives(recipe, ctx)
     student = Pretrainer(image_encoder=image_encoder, text_encoder=text_encoder, fusion=fusion,
                          decoders=decoders, objectives=objectives, views=views)
     student.pretrained_configs = configs  # framework.model_file stores them with the weights
-    teacher = ctx.build("teacher", model["teacher"], student=student) if "teacher" in model else None
+    teacher = ctx.build("teacher", model["teacher"], at="$.model.teacher", student=student) if "teacher" in model else None
     if teacher is not None:
         _check_teacher_modules(objectives, getattr(teacher, "paths", []))
     if load_pretrained and "init" in model:  # weights from another run (model.init); the run saves the report
@@ -119,11 +125,11 @@ def _build_objectives(recipe: Mapping[str, Any], ctx: BuildContext) -> dict[str,
     types_so_far: set[str] = set()
     for i, cfg in enumerate(recipe["objectives"]):
         where = f"$.objectives[{i}]"
-        name = cfg.get("name", cfg["type"])
+        name = objective_name(cfg)
         if name in objectives:
             issues.append(ValidationIssue(where, f"a second objective named '{name}'; give one of them a distinct \"name\""))
             continue
-        objective = ctx.build("objective", {**cfg, "name": name})
+        objective = ctx.build("objective", {**cfg, "name": name}, at=where)
         missing = [n for n in objective.needs if n not in types_so_far]
         if missing:
             issues.append(ValidationIssue(where, f"'{cfg['type']}' needs objective(s) {missing} earlier in the list"))

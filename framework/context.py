@@ -7,6 +7,7 @@ The teacher encodes a view under ``no_grad`` the same way.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Callable, Mapping, Optional
 
@@ -112,9 +113,10 @@ def mask_view(spec: ViewSpec, batch: Batch, generator: torch.Generator, patch_si
     rows = local_rows(batch["input_ids"].shape[0]) if full is not batch else slice(None)
     image_mask = text_mask = None
     if spec.image is not None:
+        reads = {key: full.get(key) for key in getattr(spec.image, "reads", ())}  # the fields it declares
         image_mask = _rows(spec.image(
             batch_size=full["input_ids"].shape[0], grid=grid, patch_size=patch_size, generator=generator,
-            device=batch["image"].device, boxes=full.get("boxes"), box_mask=full.get("box_mask"),
+            device=batch["image"].device, **reads,
         ), rows)
     if spec.text is not None:
         text_mask = _rows(spec.text(
@@ -144,6 +146,15 @@ def encode_view(backbone: Backbone, batch: Batch, name: str, image_mask: Optiona
         input_ids = text_mask.input_ids if text_mask is not None else batch["input_ids"]
         cache[text_key] = backbone.text_encoder(input_ids, batch["attention_mask"], mask=text_mask)
     return EncodedView(name, cache[image_key], cache[text_key], image_mask, text_mask, backbone.fusion, batch)
+
+
+def view_generator(step_generator: torch.Generator, view: str) -> torch.Generator:
+    """The generator of one view's masks: a function of the step's seed and the view's
+    name, so a view's masks do not depend on which objective asked for which view first
+    (`framework masks` draws exactly what the training step draws)."""
+    seed = int.from_bytes(hashlib.blake2b(f"{step_generator.initial_seed()}/{view}".encode(), digest_size=8).digest(),
+                          "little") & (2**63 - 1)
+    return torch.Generator(device=step_generator.device).manual_seed(seed)
 
 
 class StepContext:
@@ -183,8 +194,8 @@ class StepContext:
             spec = self.views[name]
             if self._mask_inputs is None and (spec.image is not None or spec.text is not None):
                 self._mask_inputs = _global_mask_inputs(self.batch)  # one gather per step, shared by views
-            image_mask, text_mask = mask_view(spec, self.batch, self.generator, encoder.patch_size, encoder.grid,
-                                              self._mask_inputs)
+            image_mask, text_mask = mask_view(spec, self.batch, view_generator(self.generator, name),
+                                              encoder.patch_size, encoder.grid, self._mask_inputs)
             if spec.image_from is not None:
                 image_mask = self.masks(spec.image_from)[0]
             if spec.text_from is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+from datetime import timedelta
 
 import torch
 import torch.distributed as dist
@@ -24,12 +25,20 @@ def device_for_rank() -> torch.device:
     return torch.device("cpu")
 
 
-def init_distributed() -> tuple[int, int]:
+DEFAULT_COLLECTIVE_TIMEOUT_S = 600.0
+"""``train.collective_timeout_s``'s default (the schema holds the same number)."""
+
+
+def init_distributed(collective_timeout_s: float = DEFAULT_COLLECTIVE_TIMEOUT_S) -> tuple[int, int]:
     """Join (or create) the default process group; returns ``(rank, world_size)``.
 
     Without a launcher this becomes a one-process group on a free local port, so a run
-    needs no ``torchrun``. The backend is nccl on CUDA and gloo on CPU.
+    needs no ``torchrun``. The backend is nccl on CUDA and gloo on CPU. With several
+    processes a watchdog (:mod:`framework.watchdog`) ends the job, naming the rank, when
+    one stops responding for ``collective_timeout_s``; collectives time out after twice
+    that (torch's default is 30 minutes), leaving the watchdog time to name the culprit.
     """
+    timeout = timedelta(seconds=2 * collective_timeout_s)
     if not dist.is_initialized():
         os.environ.setdefault("RANK", "0")
         os.environ.setdefault("LOCAL_RANK", "0")
@@ -37,12 +46,17 @@ def init_distributed() -> tuple[int, int]:
         os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
         if "MASTER_PORT" not in os.environ:
             os.environ["MASTER_PORT"] = str(_free_port())
-        import deepspeed  # deferred: importing deepspeed costs seconds
+        from framework.deepspeed_setup import import_deepspeed  # deferred: importing deepspeed costs seconds
 
-        deepspeed.init_distributed(dist_backend="nccl" if torch.cuda.is_available() else "gloo",
-                                   verbose=False)
+        import_deepspeed().init_distributed(dist_backend="nccl" if torch.cuda.is_available() else "gloo",
+                                   verbose=False, timeout=timeout)
     if dist.get_world_size() > 1 and dist.get_backend() != "gloo" and not _HOST_GROUP:
-        _HOST_GROUP.append(dist.new_group(backend="gloo"))  # collective: every rank creates it here
+        _HOST_GROUP.append(dist.new_group(backend="gloo", timeout=timeout))  # collective: every rank creates it here
+    if dist.get_world_size() > 1:
+        from framework.watchdog import start_watchdog
+
+        start_watchdog(dist.distributed_c10d._get_default_store(), dist.get_rank(), dist.get_world_size(),
+                       collective_timeout_s)
     return dist.get_rank(), dist.get_world_size()
 
 

@@ -1,21 +1,24 @@
 """DeepSpeed engine set-up: param groups, learning-rate schedule and the ds config.
 
-Every run goes through DeepSpeed (ZeRO 0-3). We hand it our own AdamW with one param
-group per (lr multiplier, weight decay) pair and a ``LambdaLR`` schedule, so per-component
-multipliers survive ZeRO's wrapping of the optimizer (DeepSpeed's own scheduler config
-would overwrite group learning rates).
+Every run goes through DeepSpeed (ZeRO 0-3). We hand it the recipe's ``optimizer``
+component (fused AdamW by default) over one param group per (lr multiplier, weight decay)
+pair and its ``schedule`` component as a ``LambdaLR``, so per-component multipliers
+survive ZeRO's wrapping of the optimizer (DeepSpeed's own scheduler config would overwrite
+group learning rates). Components are in ``plugins/optim``; their base classes in
+:mod:`framework.optim`.
 """
 
 from __future__ import annotations
 
-import math
 import sys
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Optional
 
 import torch
 from torch import nn
 
 from framework.distributed import is_main_process
+from framework.registry import COMPONENT_KEYWORD, Registry, default_registry, fill_defaults
+from framework.validation import core_schema
 
 
 def no_decay_names(model: nn.Module) -> set[str]:
@@ -61,23 +64,22 @@ def param_groups(model: nn.Module, optim: Mapping[str, Any], lr: float) -> list[
     return list(groups.values())
 
 
-def schedule_factor(schedule: Mapping[str, Any], total_steps: int, lr: float) -> Callable[[int], float]:
-    """Multiplier of each group's peak lr at optimiser step ``t`` (0-based): linear warm-up
-    from 0, then cosine or linear decay to ``min_lr / lr`` at ``total_steps``."""
-    warmup = schedule["warmup_steps"]
-    floor = schedule["min_lr"] / lr
-    kind = schedule["type"]
+def component_config(recipe: Mapping[str, Any], section: str, registry: Optional[Registry] = None) -> dict[str, Any]:
+    """The recipe's ``optim`` or ``schedule`` component entry with its ``type`` (default
+    ``adamw`` / ``cosine``) and every params default of that component filled in."""
+    registry = registry or default_registry()
+    node = core_schema()["properties"][section]
+    entry = fill_defaults({"properties": {section: node}}, {section: recipe.get(section, {})})[section]
+    return fill_defaults(registry.get(node[COMPONENT_KEYWORD], entry["type"]).schema, entry)
 
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        if kind == "constant":
-            return 1.0
-        progress = min(1.0, (step - warmup) / max(1, total_steps - warmup))
-        shape = 0.5 * (1 + math.cos(math.pi * progress)) if kind == "cosine" else 1 - progress
-        return floor + (1 - floor) * shape
 
-    return factor
+def schedule_factor(recipe: Mapping[str, Any], lr: float, registry: Optional[Registry] = None) -> Callable[[int], float]:
+    """Multiplier of each group's peak lr at optimiser step ``t`` (0-based): the recipe's
+    ``schedule`` component over ``train.steps`` steps with peak ``lr``."""
+    registry = registry or default_registry()
+    schedule = registry.build("schedule", component_config(recipe, "schedule", registry))
+    total_steps = recipe["train"]["steps"]
+    return lambda step: schedule(step, total_steps=total_steps, peak_lr=lr)
 
 
 def deepspeed_config(recipe: Mapping[str, Any], world_size: int) -> dict[str, Any]:
@@ -103,15 +105,31 @@ def deepspeed_config(recipe: Mapping[str, Any], world_size: int) -> dict[str, An
         "steps_per_print": 2**31 - 1,
         "wall_clock_breakdown": False,
     }
-    config.update(ds["config"])
+    extra = dict(ds["config"])  # only the keys the schema allows (no checkpoint-loading options)
+    config["zero_optimization"].update(extra.pop("zero_optimization", {}))  # tuning keeps zero_stage's stage
+    config.update(extra)
     return config
 
 
-def peak_lr(recipe: Mapping[str, Any]) -> float:
+def peak_lr(recipe: Mapping[str, Any], registry: Optional[Registry] = None) -> float:
     """The recipe's peak lr, scaled by global_batch/256 when ``optim.scale_lr_with_batch``."""
-    optim = recipe["optim"]
+    optim = component_config(recipe, "optim", registry)
     scale = recipe["train"]["global_batch"] / 256 if optim["scale_lr_with_batch"] else 1.0
     return optim["lr"] * scale
+
+
+def build_optimizer(recipe: Mapping[str, Any], model: nn.Module, registry: Optional[Registry] = None,
+                    ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
+    """The recipe's ``optim`` component over :func:`param_groups` of ``model``, and its
+    ``schedule`` component as a ``LambdaLR`` of every group's peak lr."""
+    registry = registry or default_registry()
+    config = component_config(recipe, "optim", registry)
+    lr = peak_lr(recipe, registry)
+    groups = param_groups(model, config, lr)
+    for group in groups:
+        group.pop("names")
+    optimizer = registry.build("optimizer", config)(groups, lr=lr)
+    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, schedule_factor(recipe, lr, registry))
 
 
 def prepare_each_step(optimizer: torch.optim.Optimizer, max_norm: float, fill_missing: bool) -> None:
@@ -141,24 +159,20 @@ def deepspeed_wraps_optimizer(config: Mapping[str, Any]) -> bool:
     return config["zero_optimization"]["stage"] > 0 or any(mode.get("enabled", False) for mode in modes)
 
 
-def build_engine(recipe: Mapping[str, Any], model: nn.Module, world_size: int) -> Any:
-    """Wrap ``model`` in a DeepSpeed engine with our optimizer and schedule.
+def build_engine(recipe: Mapping[str, Any], model: nn.Module, world_size: int,
+                 registry: Optional[Registry] = None) -> Any:
+    """Wrap ``model`` in a DeepSpeed engine with the recipe's optimizer and schedule
+    (:func:`build_optimizer`; ``registry`` defaults to every installed plugin).
 
     When DeepSpeed steps our optimizer itself (no ZeRO, no DeepSpeed precision mode) the
     optimizer clips gradients in a pre-step hook (:func:`prepare_each_step`), and a single
     process skips DeepSpeed's gradient all-reduce, which would only flatten and copy every
     gradient; otherwise DeepSpeed clips and reduces its own copies.
     """
-    import deepspeed
+    from framework.deepspeed_setup import import_deepspeed
 
-    optim = recipe["optim"]
-    lr = peak_lr(recipe)
-    groups = param_groups(model, optim, lr)
-    for group in groups:
-        group.pop("names")
-    optimizer = torch.optim.AdamW(groups, lr=lr, betas=tuple(optim["betas"]), eps=optim["eps"], fused=True)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, schedule_factor(recipe["schedule"], recipe["train"]["steps"], lr))
+    deepspeed = import_deepspeed()
+    optimizer, scheduler = build_optimizer(recipe, model, registry)
     config = deepspeed_config(recipe, world_size)
     plain = not deepspeed_wraps_optimizer(config)
     if plain:

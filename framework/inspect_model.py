@@ -1,8 +1,9 @@
 """Model inspection: parameter counts per component and FLOPs per training sample.
 
-FLOPs are counted by ``torch.utils.flop_counter`` over one real training forward (and
+FLOPs are counted by ``torch.utils.flop_counter`` over one training forward (and
 backward) of the assembled model — every view, objective, extra fusion pass and teacher
-forward the recipe causes — so they follow the recipe rather than a formula.
+forward the recipe causes — so they follow the recipe rather than a formula. The count
+runs on the meta device (shapes, no values), so it takes seconds for a paper recipe.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from torch import nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
-from framework import data as data_lib
-from framework.assemble import assemble
+from framework.bench.synthetic import synthetic_batch
+from framework.build import build_shapes
 from framework.pretrainer import Pretrainer
 from framework.registry import Registry
 from framework.types import Batch
@@ -54,15 +55,6 @@ class FlopReport:
         return self.forward / 2e9
 
 
-def example_batch(recipe: Mapping[str, Any], registry: Registry, batch_size: int) -> tuple[Batch, Any]:
-    """A real batch of the recipe's training data (no augmentation) and its tokenizer."""
-    dataset = data_lib.build_dataset(recipe, registry, split="train")
-    tokenizer = data_lib.build_tokenizer(recipe, registry, dataset)
-    loader = data_lib.build_eval_loader(recipe, dataset, tokenizer, batch_size=batch_size)
-    batch = next(iter(loader))
-    return {k: v for k, v in batch.items() if torch.is_tensor(v)}, tokenizer
-
-
 def counted_flops(step: Callable[[], torch.Tensor], rows: int) -> FlopReport:
     """FLOPs per sample of ``step`` (which returns a loss) forward, and forward + backward.
 
@@ -85,8 +77,10 @@ def count_flops(model: Pretrainer, teacher: Any, batch: Batch) -> FlopReport:
 
 
 def inspect_recipe(recipe: Mapping[str, Any], registry: Registry, batch_size: int = 2) -> tuple[dict[str, int], FlopReport]:
-    """Build a recipe's model and report its parameter counts and FLOPs per sample."""
-    torch.manual_seed(recipe["train"]["seed"])
-    batch, tokenizer = example_batch(recipe, registry, batch_size)
-    model, teacher = assemble(recipe, registry, tokenizer)
-    return params_by_component(model, teacher), count_flops(model, teacher, batch)
+    """A recipe's parameter counts and FLOPs per sample, counted on the meta device: shapes
+    only, so a paper recipe needs no data, no weights and no memory for them. The batch
+    is synthetic at the recipe's shapes (FLOPs depend on shapes, not on values)."""
+    built = build_shapes(recipe, registry)
+    generator = torch.Generator().manual_seed(recipe["train"]["seed"])
+    batch = {k: v.to("meta") for k, v in synthetic_batch(recipe, batch_size, len(built.tokenizer), generator).items()}
+    return params_by_component(built.model, built.teacher), count_flops(built.model, built.teacher, batch)

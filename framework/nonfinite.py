@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import sys
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping, Optional
 
 import torch
 import torch.distributed as dist
@@ -29,12 +29,25 @@ from framework.distributed import is_main_process
 
 
 class NonFiniteLossError(ValueError):
-    """Too many consecutive optimiser steps had a NaN/Inf loss."""
+    """Too many consecutive optimiser steps had a NaN/Inf loss, or an update made the
+    parameters non-finite."""
 
 
 def finite_everywhere(loss: torch.Tensor) -> torch.Tensor:
     """1.0 when ``loss`` is finite on every rank, else 0.0: a device scalar the host does not read."""
     flag = torch.isfinite(loss.detach()).all().float().reshape(1)
+    if dist.is_initialized() and dist.get_world_size() > 1:
+        dist.all_reduce(flag, op=dist.ReduceOp.MIN)
+    return flag[0]
+
+
+def parameters_finite(module: torch.nn.Module) -> torch.Tensor:
+    """1.0 when every parameter (this rank's ZeRO-3 partition of it) is finite on every rank:
+    a finite loss can still give an infinite update. A device scalar; the host does not read it."""
+    tensors = [t for t in (getattr(p, "ds_tensor", p).detach() for p in module.parameters()) if t.numel()]
+    largest = torch._foreach_norm(tensors, float("inf")) if tensors else []  # max |value|: inf/nan propagate
+    flag = (torch.isfinite(torch.stack(largest)).all() if largest else torch.ones((), dtype=torch.bool))
+    flag = flag.float().reshape(1)
     if dist.is_initialized() and dist.get_world_size() > 1:
         dist.all_reduce(flag, op=dist.ReduceOp.MIN)
     return flag[0]
@@ -60,9 +73,12 @@ class NonFiniteLedger:
         self.skipped, self.streak = skipped, streak  # skipped steps in all, and in a row up to now
         self._pending: list[tuple[int, list[str], torch.Tensor]] = []
 
-    def record(self, step: int, ok: torch.Tensor, losses: Mapping[str, torch.Tensor]) -> None:
-        """Remember optimiser step ``step``'s flag and which of this rank's ``losses`` were finite."""
-        flags = torch.stack([ok, *(torch.isfinite(v.detach()).all().float() for v in losses.values())])
+    def record(self, step: int, ok: torch.Tensor, losses: Mapping[str, torch.Tensor],
+               params_ok: Optional[torch.Tensor] = None) -> None:
+        """Remember optimiser step ``step``'s flags: losses finite on every rank (``ok``),
+        parameters finite after it (``params_ok``), and which of this rank's ``losses`` were finite."""
+        params_ok = torch.ones_like(ok) if params_ok is None else params_ok
+        flags = torch.stack([ok, params_ok, *(torch.isfinite(v.detach()).all().float() for v in losses.values())])
         self._pending.append((step, list(losses), flags))
 
     def settle(self, last_good_checkpoint: Callable[[], Any]) -> set[int]:
@@ -74,7 +90,13 @@ class NonFiniteLedger:
         pending, self._pending = self._pending, []
         values = torch.stack([flags for _, _, flags in pending]).tolist()  # the one host read
         skipped: set[int] = set()
-        for (step, names, _), (ok, *finite) in zip(pending, values):
+        for (step, names, _), (ok, params_ok, *finite) in zip(pending, values):
+            if not params_ok:
+                raise NonFiniteLossError(
+                    f"the update of step {step} made parameters NaN/Inf (the loss was "
+                    f"{'finite' if ok else 'not finite'}); stopping without saving them. The last good checkpoint "
+                    f"is {last_good_checkpoint() or 'none (no checkpoint was written)'}. Lower optim.lr or "
+                    "train.grad_clip, then continue with --resume")
             if ok:
                 self.streak = 0
                 continue

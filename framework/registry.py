@@ -42,6 +42,9 @@ KINDS: dict[str, str] = {
     "tokenizer": "turns captions into token ids",
     "image_tokenizer": "turns images into discrete codes (VQ-VAE, dVAE)",
     "evaluator": "an evaluation task run by `framework eval`",
+    "augment": "a training-time change of a sample's image (and its boxes and captions)",
+    "optimizer": "updates the parameters from their gradients (built over the engine's param groups)",
+    "schedule": "the learning-rate multiplier at each optimiser step",
 }
 """Every kind of component and what it does; a spec of another kind is refused."""
 
@@ -72,6 +75,8 @@ class BuildContext:
 
     registry: "Registry"
     values: dict[str, Any] = field(default_factory=dict)
+    path: str = "$"
+    """JSON path of the component being built, named by build errors."""
 
     def __getitem__(self, key: str) -> Any:
         if key not in self.values:
@@ -84,9 +89,10 @@ class BuildContext:
     def get(self, key: str, default: Any = None) -> Any:
         return self.values.get(key, default)
 
-    def build(self, kind: str, config: Mapping[str, Any], **extra: Any) -> Any:
-        """Build a nested component; ``extra`` adds entries to the context for it."""
-        child = BuildContext(self.registry, {**self.values, **extra})
+    def build(self, kind: str, config: Mapping[str, Any], *, at: Optional[str] = None, **extra: Any) -> Any:
+        """Build a nested component at JSON path ``at`` (default: this one's);
+        ``extra`` adds entries to the context for it."""
+        child = BuildContext(self.registry, {**self.values, **extra}, at or self.path)
         return self.registry.build(kind, config, child)
 
 
@@ -96,12 +102,23 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
     return f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
 
 
+def default_type(node: Mapping[str, Any]) -> Optional[str]:
+    """The component type an entry of a nested-component node gets when it names none: the
+    ``type`` of the node's ``default`` (``{"x-framework-kind": "schedule", "default":
+    {"type": "cosine"}}`` lets ``"schedule": {"warmup_steps": 10}`` mean a cosine schedule)."""
+    default = node.get("default")
+    return default.get("type") if COMPONENT_KEYWORD in node and isinstance(default, dict) else None
+
+
 def fill_defaults(schema: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
-    """Return ``params`` with the schema's property defaults filled in, recursively."""
+    """Return ``params`` with the schema's property defaults filled in, recursively (and the
+    :func:`default_type` of a nested component that names no type)."""
     out = copy.deepcopy(dict(params))
     for key, sub in schema.get("properties", {}).items():
         if key not in out and "default" in sub:
             out[key] = copy.deepcopy(sub["default"])
+        if isinstance(out.get(key), dict) and "type" not in out[key] and default_type(sub):
+            out[key] = {"type": default_type(sub), **out[key]}
         if isinstance(out.get(key), dict) and sub.get("type") == "object" and COMPONENT_KEYWORD not in sub:
             out[key] = fill_defaults(sub, out[key])
     return out
@@ -119,6 +136,15 @@ class LoadFailure:
     distribution: str
     reason: str
     components: tuple[tuple[str, str], ...] = ()
+
+
+class ComponentBuildError(RegistryError):
+    """A component's factory refused its params or the sizes of the components around it;
+    ``path`` is the JSON path of its entry in the recipe."""
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(f"{path}: {message}")
+        self.path, self.message = path, message
 
 
 class PluginRefused(RegistryError):
@@ -281,8 +307,9 @@ class Registry:
             params["context"] = context
         try:
             return spec.factory(**params)
-        except TypeError as exc:
-            raise RegistryError(f"{kind} '{spec.name}' from {spec.provider} could not be built: {exc}") from exc
+        except (TypeError, ValueError, OSError) as exc:  # refused params or sizes, a missing weights file
+            raise ComponentBuildError(context.path, f"{kind} '{spec.name}' from {spec.provider} could not be built: "
+                                                    f"{exc}") from exc
 
     def hook(self) -> Any:
         return self.plugin_manager.hook

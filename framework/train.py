@@ -13,6 +13,7 @@ SIGTERM/SIGINT finish the step, checkpoint and return (``framework.signals``).
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import sys
 import time
@@ -25,7 +26,7 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 from framework import data as data_lib
-from framework.assemble import assemble
+from framework.build import build_run
 from framework.checkpoint import (
     latest_checkpoint,
     load_checkpoint,
@@ -40,26 +41,19 @@ from framework.distributed import (
     is_main_process,
 )
 from framework.engine import build_engine
-from framework.metrics import MetricsWriter
-from framework.nonfinite import NonFiniteLedger, finite_everywhere, guard_update
+from framework.metrics import MetricsWriter, truncate_metrics
+from framework.nonfinite import NonFiniteLedger
+from framework.resume import check_resumable
 from framework.provenance import provenance
 from framework.registry import Registry
 from framework.rundir import PROVENANCE_FILE, RECIPE_FILE, RunDir
 from framework.signals import GracefulStop
+from framework.step import TrainStep
 from framework.types import Batch
 
 
 class RunDirectoryError(Exception):
     """The output directory holds another run, or nothing to resume."""
-
-
-def mask_generator(seed: int, step: int, micro: int, device: torch.device | str = "cpu") -> torch.Generator:
-    """Masks of (step, micro-batch) come from their own seed, so resuming needs no
-    generator state. Every rank holds the same generator: masks are drawn for the global
-    batch and each rank keeps its rows (see ``framework.context``). The generator lives on
-    the batch's device, so masks are drawn there with no host-to-device copy; a given seed
-    gives the same masks on every device of one type."""
-    return torch.Generator(device=device).manual_seed(hash((seed, step, micro)) & (2**63 - 1))
 
 
 def to_device(batch: Batch, device: torch.device) -> Batch:
@@ -74,21 +68,19 @@ class Trainer:
         self.recipe, self.run_dir, self.registry = recipe, Path(run_dir), registry
         self.layout = RunDir(run_dir)
         self.progress = progress
-        self.rank, self.world_size = init_distributed()
+        self.rank, self.world_size = init_distributed(recipe["train"]["collective_timeout_s"])
         self.device = device_for_rank()
         self.train_cfg = recipe["train"]
-        self._prepare_run_dir(resume, overwrite)
-        torch.manual_seed(self.train_cfg["seed"])  # identical initial weights on every rank
-        self.dataset = data_lib.build_dataset(recipe, registry, split="train")
-        self.tokenizer = data_lib.build_tokenizer(recipe, registry, self.dataset)
-        if is_main_process():
-            self.tokenizer.save_pretrained(str(self.layout.tokenizer))
-        model, self.teacher = assemble(recipe, registry, self.tokenizer)
+        self._check_run_dir(resume, overwrite)  # refuses before anything is read or written
+        built = build_run(recipe, registry)  # identical initial weights on every rank
+        self.dataset, self.tokenizer, self.teacher = built.dataset, built.tokenizer, built.teacher
         if self.train_cfg["compile"]:
-            model.compile_components()
-        self.engine = build_engine(recipe, model, self.world_size)
+            built.model.compile_components()
+        self.engine = build_engine(recipe, built.model, self.world_size)
         if self.teacher is not None:
             self.teacher.to(self.device)
+        self.train_step = TrainStep(self.engine, self.teacher, seed=self.train_cfg["seed"], device=self.device,
+                                    accumulation=self.accumulation)
         self.step = 0
         self.start_sample = 0
         self.health_state: Optional[dict[str, Any]] = None
@@ -102,32 +94,60 @@ class Trainer:
         self.health = data_lib.DataHealth(recipe["data"]["max_bad_fraction"], min_seen=min(256, size))
         if self.health_state is not None:
             self.health.load_state_dict(self.health_state)
+        self._write_run_files(resume, overwrite)
         self.metrics = MetricsWriter(self.run_dir, enabled=is_main_process(),
                                      tensorboard=self.train_cfg["tensorboard"])
+        if is_main_process():
+            print(self.banner(built.model), file=sys.stderr, flush=True)
 
     # --- set-up ----------------------------------------------------------------------
 
-    def _prepare_run_dir(self, resume: bool, overwrite: bool) -> None:
+    def _check_run_dir(self, resume: bool, overwrite: bool) -> None:
+        """Refuse an output directory that holds another run, a resume of nothing, or a
+        resume whose recipe changed what the checkpoint depends on; writes nothing."""
         recipe_path = self.layout.recipe
         if recipe_path.exists() and not (resume or overwrite):
             raise RunDirectoryError(f"{self.run_dir} already holds a run; pass --resume to continue it, "
                                     "--overwrite to replace it, or --output to choose another directory")
         if resume and not recipe_path.exists():
-            raise RunDirectoryError(f"{self.run_dir} holds no run to resume (no {RECIPE_FILE}); drop --resume")
-        barrier()  # every rank has checked before the main process writes
-        if is_main_process():
+            raise RunDirectoryError(f"{self.run_dir} holds no run to resume (no {RECIPE_FILE}); run without --resume")
+        if resume:
+            check_resumable(self.recipe, self.layout)
+
+    def _write_run_files(self, resume: bool, overwrite: bool) -> None:
+        """Once everything is built: the resolved recipe, provenance and tokenizer. A
+        directory this start created is removed again if writing fails."""
+        barrier()  # every rank has built before the main process writes
+        if not is_main_process():
+            return
+        created = not self.run_dir.exists()
+        try:
             if overwrite and not resume:  # the user asked to replace the old run: drop its outputs
                 for path in self.layout.outputs():
                     shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            recipe_path.write_text(json.dumps(self.recipe, indent=2) + "\n")
+            self.layout.recipe.write_text(json.dumps(self.recipe, indent=2) + "\n")
             info = provenance(self.recipe, self.registry, self.world_size)
             self.layout.provenance.write_text(json.dumps(info, indent=2) + "\n")
+            self.tokenizer.save_pretrained(str(self.layout.tokenizer))
+        except BaseException:
+            if created:
+                shutil.rmtree(self.run_dir, ignore_errors=True)
+            raise
+
+    def banner(self, model: torch.nn.Module) -> str:
+        """One line saying what run is starting."""
+        cfg, params = self.train_cfg, sum(p.numel() for p in model.parameters())
+        return (f"framework run: {re.split(r'[.:]', self.recipe.get('description') or 'recipe')[0][:80]} -> "
+                f"{self.run_dir} | {params / 1e6:.1f}M parameters | {self.device.type} x {self.world_size} | "
+                f"{cfg['precision']} | ZeRO {self.recipe['deepspeed']['zero_stage']} | steps {self.step}/{cfg['steps']}"
+                f" | batch {cfg['global_batch']} ({cfg['micro_batch']} x {self.world_size} x {self.accumulation})")
 
     def _resume(self) -> None:
         path = latest_checkpoint(self.layout.checkpoints)
         if path is None:
-            raise RunDirectoryError(f"{self.run_dir} has no checkpoint to resume from; run without --resume")
+            raise RunDirectoryError(f"{self.run_dir} has no checkpoint to resume from (it stopped before its first "
+                                    "save); start it again with --overwrite instead of --resume")
         state = load_checkpoint(self.engine, path)
         self.step = state["step"]
         self.start_sample = state["samples_seen"]
@@ -137,6 +157,7 @@ class Trainer:
             self.teacher.load_state_dict(state["teacher"])
         set_rng_state(state["rng"])  # rank 0's: masks do not depend on it (see mask_generator)
         if is_main_process():
+            truncate_metrics(self.run_dir, self.step)  # the steps after the checkpoint are replayed and logged again
             print(f"resumed from {path} at step {self.step}")
 
     # --- loop ------------------------------------------------------------------------
@@ -148,32 +169,6 @@ class Trainer:
     def _batches(self) -> Iterator[Batch]:
         for batch in data_lib.iterate_forever(self.loader, self.sampler, self.health):
             yield to_device(batch, self.device)
-
-    def train_step(self, batches: Iterator[Batch]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """One optimiser step over ``accumulation`` micro-batches. Returns, on the device, 1.0
-        if every micro-batch's loss was finite on every rank (else the update was skipped,
-        to be reported by :class:`NonFiniteLedger`) and the losses and metrics averaged over
-        the micro-batches."""
-        names: list[str] = []
-        sums: Optional[torch.Tensor] = None  # [len(names)]: one stacked add per micro-batch
-        ok: Optional[torch.Tensor] = None
-        for micro in range(self.accumulation):
-            batch = next(batches)
-            generator = mask_generator(self.train_cfg["seed"], self.step, micro, self.device)
-            out = self.engine(batch, generator=generator, teacher=self.teacher)
-            finite = finite_everywhere(out.loss)
-            ok = finite if ok is None else ok * finite
-            self.engine.backward(out.loss)
-            with guard_update(self.engine, ok):
-                self.engine.step()
-            logged = {"loss": out.loss, **out.losses, **out.metrics}
-            names = list(logged)
-            values = torch.stack([v.detach().float() for v in logged.values()]) / self.accumulation
-            sums = values if sums is None else sums + values
-        if self.teacher is not None:
-            self.teacher.update(self.engine.module, self.step)  # a skipped step left the student as it was
-        assert ok is not None and sums is not None  # accumulation >= 1
-        return ok, dict(zip(names, sums.unbind()))
 
     def run(self, until: Optional[int] = None) -> dict[str, float]:
         """Train to ``train.steps`` (or stop early after step ``until``, checkpointing
@@ -188,10 +183,12 @@ class Trainer:
         window_start, window_steps = time.perf_counter(), 0
         with GracefulStop() as signals, bar, closing(self.metrics):
             while self.step < stop:
-                ok, sums = self.train_step(batches)
+                result = self.train_step(batches, self.step)
+                sums = result.values
                 self.step += 1
                 window_steps += 1
-                self.nonfinite.record(self.step, ok, {k: v for k, v in sums.items() if "/" not in k and k != "loss"})
+                self.nonfinite.record(self.step, result.finite, {k: v for k, v in sums.items() if "/" not in k and k != "loss"},
+                                      result.parameters_finite)
                 log = self.step == 1 or self.step % self.train_cfg["log_every"] == 0 or self.step == total
                 good = self._settle() if log else None  # the host reads values here anyway
                 if log and good:

@@ -8,6 +8,8 @@ unknown component types and keys.
 from __future__ import annotations
 
 import json
+import math
+import os
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -18,8 +20,10 @@ import jsonschema
 from framework.objective import OBJECTIVE_REF_SECTION, objective_name
 from framework.registry import (
     COMPONENT_KEYWORD,
+    ComponentBuildError,
     Registry,
     RegistryError,
+    default_type,
     did_you_mean,
     fill_defaults,
 )
@@ -64,7 +68,8 @@ def _slots_as_objects(schema: Any) -> Any:
     so the plain validator checks the shape around components but not their params."""
     if isinstance(schema, dict):
         if COMPONENT_KEYWORD in schema:
-            return {**_SLOT, "description": schema.get("description", "")}
+            slot = {**_SLOT, "description": schema.get("description", "")}
+            return {**slot, "required": []} if default_type(schema) else slot
         return {k: _slots_as_objects(v) for k, v in schema.items()}
     if isinstance(schema, list):
         return [_slots_as_objects(v) for v in schema]
@@ -77,14 +82,36 @@ def _format_error(error: jsonschema.ValidationError) -> str:
         extras = [k for k in error.instance if k not in allowed]
         parts = [f"unknown key '{k}'{did_you_mean(k, allowed)}" for k in extras]
         return "; ".join(parts) + f"; allowed keys: {', '.join(allowed) or 'none'}"
+    if error.validator == "type" and isinstance(error.instance, float):
+        if not math.isfinite(error.instance):
+            return f"{error.instance} is not allowed: numbers must be finite"
+        if error.instance.is_integer() and "integer" in str(error.validator_value):
+            return f"{error.instance!r} is not an integer; write {int(error.instance)}"
     if error.validator in ("oneOf", "anyOf") and error.context:
         best = jsonschema.exceptions.best_match(error.context)
         return f"{best.message} (best of {len(error.schema[error.validator])} alternatives, all failed)"
     return error.message
 
 
+def _is_integer(_checker: Any, value: Any) -> bool:
+    """JSON Schema counts 32.0 as an integer; a recipe may not (``range(32.0)`` fails later)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(_checker: Any, value: Any) -> bool:
+    """Finite numbers only: Python's JSON reader accepts ``Infinity`` and ``NaN``."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+StrictValidator = jsonschema.validators.extend(
+    jsonschema.Draft202012Validator,
+    type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine_many({"integer": _is_integer,
+                                                                              "number": _is_number}))
+"""Draft 2020-12 with integers that are ints and numbers that are finite."""
+
+
 def _schema_issues(schema: Mapping[str, Any], instance: Any, prefix: str) -> list[ValidationIssue]:
-    validator = jsonschema.Draft202012Validator(_slots_as_objects(schema))
+    validator = StrictValidator(_slots_as_objects(schema))
     issues = []
     for error in validator.iter_errors(instance):
         path = prefix + error.json_path[1:]
@@ -160,13 +187,69 @@ def _component_issues(
     return issues
 
 
-def validate_recipe(recipe: Mapping[str, Any], registry: Registry, source: str = "recipe") -> dict[str, Any]:
-    """Return the recipe with core defaults filled, or raise with every problem found."""
+def _nonfinite_issues(value: Any, path: str) -> list[ValidationIssue]:
+    """Infinity and NaN anywhere, free-form sections included (the schema sees typed fields)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return [ValidationIssue(path, f"{value} is not allowed: numbers must be finite")]
+    if isinstance(value, dict):
+        return [i for k, v in value.items() for i in _nonfinite_issues(v, f"{path}.{k}")]
+    if isinstance(value, list):
+        return [i for n, v in enumerate(value) for i in _nonfinite_issues(v, f"{path}[{n}]")]
+    return []
+
+
+def launch_world_size() -> int:
+    """Processes of this launch: ``WORLD_SIZE`` as torchrun and deepspeed set it, else 1."""
+    try:
+        return max(1, int(os.environ.get("WORLD_SIZE", "1")))
+    except ValueError:
+        return 1
+
+
+def _batch_issues(train: Mapping[str, Any], world_size: int) -> list[ValidationIssue]:
+    """global_batch = micro_batch x processes x accumulation steps, with a whole number of steps."""
+    micro, total = train["micro_batch"], train["global_batch"]
+    if total % (micro * world_size) == 0:
+        return []
+    fits = [m for m in range(1, micro + 1) if total % (m * world_size) == 0]
+    hint = f"; e.g. micro_batch {fits[-1]}" if fits else ""
+    return [ValidationIssue("$.train.global_batch",
+                            f"{total} is not a multiple of micro_batch {micro} x {world_size} process(es): each "
+                            f"optimiser step must be a whole number of micro-batches{hint}")]
+
+
+def _build_issues(recipe: Mapping[str, Any], registry: Registry) -> list[ValidationIssue]:
+    """What only building the model can tell: build it on the meta device (no data, no weights)."""
+    from framework.build import build_shapes
+
+    try:
+        build_shapes(recipe, registry)
+    except RecipeValidationError as exc:
+        return exc.issues
+    except ComponentBuildError as exc:
+        return [ValidationIssue(exc.path, exc.message)]
+    except (RegistryError, ValueError, TypeError, KeyError) as exc:
+        return [ValidationIssue("$.model", f"the model cannot be built: {type(exc).__name__}: {exc}")]
+    return []
+
+
+def validate_recipe(recipe: Mapping[str, Any], registry: Registry, source: str = "recipe", *,
+                    build: bool = True, world_size: Optional[int] = None) -> dict[str, Any]:
+    """Return the recipe with core defaults filled, or raise with every problem found.
+
+    This is the one validation phase: the schema, every component's params, references
+    between entries, the batch arithmetic for ``world_size`` processes (default: this
+    launch's), the environment, and (``build``) a meta-device build of the model, so
+    that whatever `framework run` would refuse is refused here, before anything is written."""
     schema = core_schema()
-    issues = _schema_issues(schema, recipe, "$")
+    issues = _schema_issues(schema, recipe, "$") + _nonfinite_issues(recipe, "$")
     filled = fill_defaults(schema, recipe) if isinstance(recipe, dict) else recipe
     if isinstance(filled, dict):
         issues += _component_issues(registry, schema, filled, "$", filled)
+    if not issues:
+        issues += _batch_issues(filled["train"], world_size or launch_world_size())
+    if not issues and build:
+        issues += _build_issues(filled, registry)
     if issues:
         raise RecipeValidationError(issues, source)
     return filled

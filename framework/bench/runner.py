@@ -1,9 +1,9 @@
 """Benchmark a recipe: timed training steps through the real engine path, FLOPs, MFU.
 
-The framework side builds exactly what :class:`framework.train.Trainer` builds (assemble,
-``build_engine``, the same mask generators and device copies) and runs its step body
-(forward through the DeepSpeed engine, ``engine.backward``, ``engine.step``, teacher
-update) with one micro-batch per optimiser step, timing each phase. The optional
+The framework side builds exactly what :class:`framework.train.Trainer` builds
+(:func:`framework.build.build_run`, ``build_engine``, the same device copies) and runs the
+trainer's own :class:`framework.step.TrainStep` with one micro-batch per optimiser step,
+timing each phase. The optional
 reference side (:mod:`framework.bench.reference`) runs a plain-PyTorch step of the same
 model on the same batches with the same timer.
 """
@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterator, Mapping, Optional
 import torch
 
 from framework import data as data_lib
-from framework.assemble import assemble
+from framework.build import build_run
 from framework.bench.peaks import mfu, peak_tflops
 from framework.bench.reference import with_defaults
 from framework.bench.syncs import HostSyncRecorder
@@ -36,9 +36,9 @@ from framework.bench.timing import (
 from framework.distributed import device_for_rank, init_distributed
 from framework.engine import build_engine
 from framework.inspect_model import counted_flops as count_step_flops
-from framework.nonfinite import finite_everywhere, guard_update
 from framework.registry import Registry
-from framework.train import mask_generator, to_device
+from framework.step import TrainStep
+from framework.train import to_device
 from framework.types import Batch
 
 SYNTHETIC_POOL = 4
@@ -150,9 +150,9 @@ def bench_framework(recipe: Mapping[str, Any], registry: Registry, options: Benc
     _, world_size = init_distributed()
     device = device_for_rank()
     train = recipe["train"]
-    torch.manual_seed(train["seed"])
     make_batches, tokenizer = batch_stream(recipe, registry, options, device)
-    model, teacher = assemble(recipe, registry, tokenizer)
+    built = build_run(recipe, registry, tokenizer=tokenizer, read_data=False)
+    model, teacher = built.model, built.teacher
     model.to(device)
     if teacher is not None:
         teacher.to(device)
@@ -163,21 +163,10 @@ def bench_framework(recipe: Mapping[str, Any], registry: Registry, options: Benc
     if train["compile"]:
         model.compile_components()
     engine = build_engine(recipe, model, world_size)
+    train_step = TrainStep(engine, teacher, seed=train["seed"], device=device)  # the trainer's step, guard included
 
     def step(batches: Iterator[Batch], index: int, timer: PhaseTimer) -> None:
-        timer.start_step()
-        batch = next(batches)
-        timer.mark()
-        out = engine(batch, generator=mask_generator(train["seed"], index, 0, device), teacher=teacher)
-        ok = finite_everywhere(out.loss)  # the trainer's non-finite guard, on the device
-        timer.mark()
-        engine.backward(out.loss)
-        timer.mark()
-        with guard_update(engine, ok):
-            engine.step()
-        if teacher is not None:
-            teacher.update(engine.module, index)
-        timer.mark()
+        train_step(batches, index, timer)
 
     name = device_name(device)
     batches = make_batches()

@@ -34,6 +34,18 @@ class StandInTokenizer:
     def __len__(self) -> int:
         return self.vocab_size
 
+    def get_vocab(self) -> dict[str, int]:
+        """A token for every id: BERT's special tokens at their ids, placeholders elsewhere."""
+        names = {i: f"[{k.upper()}]" for k, i in BERT_SPECIALS.items()}
+        return {names.get(i, f"[unused{i}]"): i for i in range(self.vocab_size)}
+
+    @property
+    def special_tokens_map(self) -> dict[str, str]:
+        return {f"{k}_token": f"[{k.upper()}]" for k in BERT_SPECIALS}
+
+    def convert_tokens_to_ids(self, token: str) -> int:
+        return self.get_vocab()[token]
+
 
 def synthetic_batch(recipe: Mapping[str, Any], batch_size: int, vocab_size: int, generator: torch.Generator) -> Batch:
     """A collated batch of ``batch_size`` random samples shaped as ``recipe['data']`` says."""

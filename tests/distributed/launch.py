@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 
 def free_port() -> int:

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tests.conftest import REPO
+from tests.helpers import REPO
 from tests.distributed.launch import child_env, cli_command
 from tests.framework.test_registry import make_distribution
 

@@ -20,7 +20,7 @@ import pytest
 import torch
 
 from framework.recipe import load_recipe
-from tests.conftest import RECIPES
+from tests.helpers import RECIPES
 from tests.distributed.launch import train
 
 STEPS = 3

@@ -14,7 +14,7 @@ from framework.metrics import read_metrics
 from framework.recipe import load_recipe
 from framework.train import Trainer
 from framework.validation import validate_recipe
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 EXAMPLE = REPO / "examples" / "framework-hog"
 RECIPE = EXAMPLE / "recipes" / "hog-tiny.json"

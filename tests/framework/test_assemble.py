@@ -7,7 +7,7 @@ import pytest
 from framework import data as data_lib
 from framework.assemble import assemble
 from framework.validation import RecipeValidationError
-from tests.conftest import RECIPES, tiny_recipe
+from tests.helpers import RECIPES, tiny_recipe
 
 
 def build(recipe, registry):

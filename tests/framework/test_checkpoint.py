@@ -24,7 +24,7 @@ from framework.checkpoint import (
     write_atomic,
 )
 from framework.train import Trainer
-from tests.conftest import tiny_recipe
+from tests.helpers import tiny_recipe
 
 
 def draws() -> tuple:

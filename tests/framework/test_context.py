@@ -8,7 +8,7 @@ import torch
 from framework import data as data_lib
 from framework.assemble import assemble
 from framework.validation import RecipeValidationError
-from tests.conftest import tiny_recipe
+from tests.helpers import tiny_recipe
 
 VIEWS = ('views={"full": {}, "masked": {"image": {"type": "random_patches", "ratio": 0.5}}, '
          '"masked_text": {"image_from": "masked", "text": {"type": "mlm", "ratio": 0.25}}, '

@@ -18,7 +18,7 @@ from framework.checkpoint import latest_checkpoint, load_checkpoint, safe_torch_
 from framework.metrics import read_metrics
 from framework.nonfinite import NonFiniteLossError
 from framework.train import Trainer
-from tests.conftest import REPO, tiny_recipe
+from tests.helpers import REPO, tiny_recipe
 
 STEPS = 4
 OVERRIDES = (f"train.steps={STEPS}", "train.micro_batch=8", "train.global_batch=16", "train.checkpoint_every=2",

@@ -16,7 +16,7 @@ from transformers import BertConfig, BertModel
 from framework.evaluate.model import EvalModelError, load_run_tokenizer
 from framework.hf import RemoteCodeError, refuse_remote_code
 from framework.registry import BuildContext, RegistryError, default_registry
-from tests.conftest import REPO, RECIPES
+from tests.helpers import RECIPES, REPO
 from tests.distributed.launch import child_env, cli_command
 
 CAPTIONS = ["a red circle at the top left", "a blue square in the middle", " ".join(f"w{i}" for i in range(120))]

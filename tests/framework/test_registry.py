@@ -16,7 +16,7 @@ from framework.hookspecs import API_VERSION
 from framework.recipe import load_recipe
 from framework.registry import ComponentSpec, PluginRefused, Registry, RegistryError
 from framework.validation import RecipeValidationError, validate_recipe
-from tests.conftest import RECIPES
+from tests.helpers import RECIPES
 
 SCHEMA = {"type": "object", "additionalProperties": False, "properties": {}}
 

@@ -10,7 +10,7 @@ import torch
 from framework.checkpoint import latest_checkpoint
 from framework.metrics import read_metrics
 from framework.train import RunDirectoryError, Trainer
-from tests.conftest import tiny_recipe
+from tests.helpers import tiny_recipe
 
 
 def by_step(run_dir) -> dict[int, dict]:
@@ -72,8 +72,8 @@ def test_each_param_group_follows_its_multiplier_under_zero(tmp_path, registry, 
     trainer = Trainer(recipe, tmp_path, registry, progress=False)
     decoder_before = [p.detach().clone() for p in trainer.engine.module.decoders.parameters()]
     batches = trainer._batches()
-    trainer.train_step(batches)
-    trainer.train_step(batches)
+    trainer.train_step(batches, 0)
+    trainer.train_step(batches, 1)
     groups = trainer.engine.optimizer.param_groups
     assert sorted({round(g["lr"], 8) for g in groups}) == [0.001, 0.01]
     assert {g["weight_decay"] for g in groups} == {0.0, recipe["optim"]["weight_decay"]}

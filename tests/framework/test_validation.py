@@ -11,7 +11,7 @@ from framework.recipe import load_recipe
 from framework.resources import schema_path
 from framework.schema_gen import PROJECT_DISTRIBUTION, combined_schema
 from framework.validation import RecipeValidationError, validate_recipe
-from tests.conftest import RECIPES
+from tests.helpers import RECIPES
 
 
 def test_three_mistakes_are_reported_together_with_paths(registry):

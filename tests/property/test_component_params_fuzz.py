@@ -37,7 +37,7 @@ from framework.validation import (
     core_schema,
     validate_recipe,
 )
-from tests.conftest import RECIPES
+from tests.helpers import RECIPES
 
 CLEAR_ERRORS = (RecipeValidationError, RecipeError, RegistryError, ValueError, FileNotFoundError)
 KNOWN_SCHEMA_BUGS = {  # (kind, name): the fix needed, in files this test does not own

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from framework.cli import main
-from tests.conftest import RECIPES
+from tests.helpers import RECIPES
 
 TINY = json.loads((RECIPES / "tiny.json").read_text())
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

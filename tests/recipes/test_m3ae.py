@@ -18,7 +18,7 @@ from framework.inspect_model import params_by_component
 from framework.recipe import diff, load_recipe
 from framework.train import Trainer
 from framework.validation import validate_recipe
-from tests.conftest import RECIPES
+from tests.helpers import RECIPES
 
 VOCAB = 30522
 

@@ -15,7 +15,7 @@ from framework.inspect_model import params_by_component
 from framework.recipe import apply_override, deep_merge, diff, load_recipe, read_json
 from framework.train import Trainer
 from framework.validation import validate_recipe
-from tests.conftest import RECIPES
+from tests.helpers import RECIPES
 
 TABLE9 = {"features": "mamo-mim-features.json", "pixels": "mamo-mim-pixels.json", "tokens": "mamo-mim-tokens.json"}
 MIM, MRM = "$.objectives[3]", "$.objectives[2]"

@@ -14,7 +14,7 @@ from framework.assemble import assemble
 from framework.inspect_model import params_by_component
 from framework.recipe import diff, load_recipe
 from framework.validation import validate_recipe
-from tests.conftest import RECIPES
+from tests.helpers import RECIPES
 from tests.distributed.launch import train
 
 MIM, MLM = "$.objectives[2]", "$.objectives[3]"

@@ -10,7 +10,7 @@ from framework.data import build_dataset, build_tokenizer
 from framework.metrics import read_metrics
 from framework.recipe import diff, load_recipe
 from framework.validation import validate_recipe
-from tests.conftest import RECIPES
+from tests.helpers import RECIPES
 from tests.distributed.launch import train
 
 ABLATIONS = {

@@ -11,8 +11,8 @@ from framework.assemble import assemble
 from framework.bench.runner import BenchOptions, batch_stream, bench_recipe_config
 from framework.distributed import init_distributed
 from framework.registry import default_registry
-from framework.train import mask_generator
-from tests.conftest import RECIPES, tiny_recipe
+from framework.step import mask_generator
+from tests.helpers import RECIPES, tiny_recipe
 
 
 @pytest.fixture(scope="module", autouse=True)

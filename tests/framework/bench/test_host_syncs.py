@@ -15,8 +15,8 @@ from framework.bench.syncs import HostSyncRecorder
 from framework.distributed import init_distributed
 from framework.engine import build_engine, prepare_each_step
 from framework.registry import default_registry
-from framework.train import mask_generator
-from tests.conftest import RECIPES, tiny_recipe
+from framework.step import mask_generator
+from tests.helpers import RECIPES, tiny_recipe
 
 TINY = sorted(p.name for p in RECIPES.glob("*tiny*.json"))
 DEEPSPEED_ZERO_SYNCS = "deepspeed/runtime/"
@@ -95,7 +95,7 @@ def test_prepare_each_step_gives_unused_parameters_a_zero_gradient_so_they_still
 
 
 def test_the_trainers_step_reads_nothing_on_the_host_until_it_logs(tmp_path):
-    """``Trainer.train_step`` (guard included) runs sync-free; the non-finite flags are read
+    """The trainer's :class:`TrainStep` (guards included) runs sync-free; the non-finite flags are read
     once, where the loop logs or checkpoints."""
     from framework.train import Trainer
 
@@ -105,8 +105,29 @@ def test_the_trainers_step_reads_nothing_on_the_host_until_it_logs(tmp_path):
     for _ in range(2):
         batches = iter([next(loaded) for _ in range(trainer.accumulation)])  # loading is the host's own work
         with HostSyncRecorder() as rec:
-            ok, _ = trainer.train_step(batches)
+            result = trainer.train_step(batches, trainer.step)
         assert not rec.syncs, rec.summary()
-        trainer.nonfinite.record(trainer.step + 1, ok, {})
+        trainer.nonfinite.record(trainer.step + 1, result.finite, {}, result.parameters_finite)
         trainer.step += 1
     assert trainer._settle() and trainer.nonfinite.skipped == 0  # both steps updated the weights
+
+
+def test_the_bench_times_the_trainers_step_object(monkeypatch):
+    """The benchmark has no step of its own: it calls :class:`framework.step.TrainStep`."""
+    from framework.bench import runner
+    from framework.bench.runner import BenchOptions, bench_framework, bench_recipe_config
+    from framework.step import TrainStep
+
+    calls = []
+    original = TrainStep.__call__
+
+    def counting(self, batches, step, clock=None):
+        calls.append(step)
+        return original(self, batches, step, clock)
+
+    monkeypatch.setattr(TrainStep, "__call__", counting)
+    options = BenchOptions(steps=2, warmup=1, batch=4, data="synthetic", vocab_size=200)
+    recipe = bench_recipe_config(tiny_recipe(), options)
+    result = bench_framework(recipe, default_registry(), options)
+    assert calls == [0, 1, 2, 3] and result["framework"]["samples_per_s"] > 0  # warmup, timed, sync probe
+    assert runner.TrainStep is TrainStep

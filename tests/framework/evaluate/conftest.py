@@ -8,7 +8,7 @@ import pytest
 
 from framework.evaluate import EvalModel
 from framework.train import Trainer
-from tests.conftest import tiny_recipe
+from tests.helpers import tiny_recipe
 
 TRAIN_OVERRIDES = ("train.log_every=10", "train.checkpoint_every=0")
 

@@ -118,7 +118,7 @@ def test_collate_fields_marks_missing_values_none():
 @pytest.fixture(scope="module")
 def tokenizer_for_tests(registry):
     from framework import data as data_lib
-    from tests.conftest import tiny_recipe
+    from tests.helpers import tiny_recipe
 
     recipe = tiny_recipe('data.train={"type": "synthetic_shapes", "samples": 16, "image_size": 32}')
     return data_lib.build_tokenizer(recipe, registry, data_lib.build_dataset(recipe, registry, "train"))

@@ -158,7 +158,7 @@ def test_tiny_recipe_trains_from_each_file_source(files, tmp_path, source):
 
     from framework.metrics import read_metrics
     from framework.train import Trainer
-    from tests.conftest import tiny_recipe
+    from tests.helpers import tiny_recipe
 
     root, names = files
     entries = [{"image": n, "captions": SHAPES[i]["captions"]} for i, n in enumerate(names)]

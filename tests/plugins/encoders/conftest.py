@@ -7,7 +7,7 @@ from encoder_helpers import PAD, VOCAB
 from framework_plugins import encoders
 
 from framework.registry import BuildContext, Registry
-from tests.conftest import registry_of
+from tests.helpers import registry_of
 
 
 @pytest.fixture

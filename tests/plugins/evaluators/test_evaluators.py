@@ -15,7 +15,7 @@ from PIL import Image
 from framework.evaluate import EvalModel, EvalModelError, run_tasks
 from framework.evaluate.embed import contrastive_heads, embed_dataset
 from framework.evaluate.pictures import grid_size
-from tests.conftest import tiny_recipe
+from tests.helpers import tiny_recipe
 
 SMALL_DATA = ('data.train={"type": "synthetic_shapes", "samples": 64, "image_size": 32}',)
 ITM = json.dumps([{"type": "itc", "view": "full", "embed_dim": 32}, {"type": "itm", "view": "full"}])

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from framework.evaluate import EvalModel, run_tasks
-from tests.conftest import tiny_recipe
+from tests.helpers import tiny_recipe
 
 COLOURS = {"blue": (30, 60, 220), "red": (220, 40, 30)}
 

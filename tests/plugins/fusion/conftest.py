@@ -7,7 +7,7 @@ from framework_plugins import fusion
 from fusion_helpers import make_context
 
 from framework.registry import BuildContext, Registry
-from tests.conftest import registry_of
+from tests.helpers import registry_of
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from framework_plugins import masking
 from masking_batches import MASK, SPECIAL_IDS, VOCAB
 
 from framework.registry import BuildContext, Registry
-from tests.conftest import registry_of
+from tests.helpers import registry_of
 
 
 @pytest.fixture

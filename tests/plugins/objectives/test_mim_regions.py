@@ -8,7 +8,7 @@ import torch
 
 from framework.registry import BuildContext
 from framework.types import MaskingOutput
-from tests.conftest import registry_of
+from tests.helpers import registry_of
 
 
 def test_masked_in_boxes_weights_match_a_hand_count():

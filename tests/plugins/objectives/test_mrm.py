@@ -23,7 +23,7 @@ from framework.types import (
     TextEncoding,
     TextMaskingOutput,
 )
-from tests.conftest import RECIPES, tiny_recipe
+from tests.helpers import RECIPES, tiny_recipe
 
 B, N, T, D, DIM = 2, 4, 5, 6, 3
 
@@ -202,7 +202,7 @@ def test_clear_errors_for_views_that_do_not_fit(registry):
 
 @pytest.fixture(scope="module")
 def mamo_tiny():
-    from framework.inspect_model import example_batch
+    from tests.helpers import example_batch
     from framework.registry import default_registry
 
     recipe = tiny_recipe(path=RECIPES / "mamo-tiny.json")
