@@ -3,15 +3,23 @@ MaskVLM masks 32-pixel blocks of a ViT-B/16 at 60 %).
 
 The patch grid is tiled by ``block_size / patch_size``-patch square blocks starting at the
 top-left corner (blocks on the right and bottom edges are cropped when the grid is not a
-multiple of the block). Blocks are visited in a random order and their patches masked
-block after block until exactly ``L - int(L * (1 - ratio))`` patches are masked, so:
+multiple of the block). Blocks are visited in a random order and masked, block after
+block, until the count is reached. ``count`` says what is counted, both with the rule
+of every masker (:func:`.common.masked_count`: ``ceil(n * ratio)``, exact):
 
-- the kept count is exact (the same rule as ``random_patches``), hence ``ids_keep`` /
-  ``ids_restore`` are always set and visible-only encoders can use these masks;
-- every block is either fully masked or fully visible, except at most one block per
-  sample, which is partly masked (its patches in raster order) to make the count exact.
-  When the masked count is a multiple of the block area and the grid a multiple of the
-  block, there is no partial block at all, as in SimMIM.
+- ``"patches"`` (default): exactly ``ceil(L * ratio)`` patches (the same count as
+  ``random_patches``), so ``ids_keep`` / ``ids_restore`` are always set and visible-only
+  encoders can use these masks. Every block is fully masked or fully visible except at
+  most one per sample, partly masked (its patches in raster order) to make the count
+  exact; there is none when the count is a multiple of the block area and the grid a
+  multiple of the block. MaskVLM's 196 patches at 0.6: 118 patches.
+- ``"blocks"``: ``ceil(NB * ratio)`` whole blocks of the ``NB``, as SimMIM's
+  ``MaskGenerator`` does (``mask_count = ceil(token_count * mask_ratio)`` over blocks):
+  196 patches in 2x2 blocks at 0.6 mask 30 of 49 blocks, 120 patches. No block is partly
+  masked. When the grid is a multiple of the block every sample masks the same number
+  of patches and ``ids_keep`` is set; otherwise cropped edge blocks make the number vary,
+  ``ids_keep`` / ``ids_restore`` are ``None`` (mask-token encoders only) and
+  ``ids_masked`` is padded to the largest possible count.
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ from .common import (
     RATIO,
     SHARED,
     check_ratio,
+    masked_count,
     num_kept,
     params_schema,
     shuffle_masking,
@@ -38,6 +47,10 @@ SCHEMA = params_schema({
     "block_size": {"type": "integer", "minimum": 1, "default": 32,
                    "description": "Side of a square block in pixels; a multiple of the encoder's patch size and at most the image side."},
     "shared_across_batch": SHARED,
+    "count": {"enum": ["patches", "blocks"], "default": "patches",
+              "description": "What the ratio counts: patches (exactly ceil(L * ratio) patches, at most one block "
+                             "partly masked; any encoder) or blocks (ceil(blocks * ratio) whole blocks, as SimMIM: "
+                             "120 of 196 patches for 32 px blocks of 16 px patches at 0.6)."},
 })
 
 
@@ -56,13 +69,25 @@ def block_layout(grid: tuple[int, int], block: int, device: torch.device | str) 
     return block_id.reshape(-1), within.reshape(-1), (-(-rows // block)) * blocks_per_row
 
 
+def block_sizes(grid: tuple[int, int], block: int) -> list[int]:
+    """Patches in each block of :func:`block_layout` (raster order of blocks); edge blocks
+    are cropped when the grid is not a multiple of ``block``."""
+    def spans(n: int) -> list[int]:
+        return [block] * (n // block) + ([n % block] if n % block else [])
+
+    return [h * w for h in spans(grid[0]) for w in spans(grid[1])]
+
+
 class BlockMasking:
     """Mask random whole blocks of ``block_size`` pixels until ``ratio`` of the patches are masked."""
 
-    def __init__(self, *, ratio: float, block_size: int, shared_across_batch: bool) -> None:
+    def __init__(self, *, ratio: float, block_size: int, shared_across_batch: bool, count: str = "patches") -> None:
         self.ratio = check_ratio(ratio)
         self.block_size = int(block_size)
         self.shared_across_batch = shared_across_batch
+        if count not in ("patches", "blocks"):
+            raise ValueError(f"block masking counts 'patches' or 'blocks', not {count!r}")
+        self.count = count
 
     def block_patches(self, grid: tuple[int, int], patch_size: int) -> int:
         """Side of a block in patches; a clear error when the block does not fit the patch grid."""
@@ -85,7 +110,17 @@ class BlockMasking:
         # patches sort by their block's random rank, then by raster position inside the block
         key = block_rank[:, block_id] * block * block + within  # [B or 1, L] distinct integers
         length = grid[0] * grid[1]
-        return shuffle_masking(key.expand(batch_size, length), num_kept(length, self.ratio))
+        if self.count == "patches":
+            return shuffle_masking(key.expand(batch_size, length), num_kept(length, self.ratio))
+        # whole blocks: the ceil(NB * ratio) highest-ranked blocks are masked (SimMIM)
+        masked_blocks = masked_count(num_blocks, self.ratio)
+        sizes = block_sizes(grid, block)  # host arithmetic: no sync
+        if all(size == block * block for size in sizes):  # every block whole: a fixed count, the MAE shuffle applies
+            return shuffle_masking(key.expand(batch_size, length), length - masked_blocks * block * block)
+        mask = block_rank[:, block_id] >= num_blocks - masked_blocks  # [B or 1, L]
+        most = sum(sorted(sizes, reverse=True)[:masked_blocks])  # largest possible masked count
+        ids_masked = torch.argsort(key, dim=1, descending=True, stable=True)[:, :most]  # [B or 1, M] masked first
+        return MaskingOutput(mask=mask.expand(batch_size, length), ids_masked=ids_masked.expand(batch_size, most))
 
 
 COMPONENTS = [

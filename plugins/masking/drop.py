@@ -1,6 +1,6 @@
 """Token dropping for visible-only text encoders (M3AE, Geng et al. 2022; spec in m3ae.md).
 
-Like MAE on patches, exactly ``int(T * (1 - ratio))`` of the ``T`` positions of the
+Like MAE on patches, exactly ``T - ceil(T * ratio)`` of the ``T`` positions of the
 *padded* caption stay visible, so every sample keeps the same number of tokens and the
 encoder can gather them by ``ids_keep``; ``ids_restore`` puts them back in order.
 
@@ -65,5 +65,5 @@ class TokenDropping:
 
 COMPONENTS = [
     ComponentSpec("text_masking", "drop", TokenDropping, SCHEMA,
-                  "M3AE token dropping: keep int(T*(1-ratio)) positions of the padded caption; predict dropped tokens."),
+                  "M3AE token dropping: keep T - ceil(T*ratio) positions of the padded caption; predict dropped tokens."),
 ]

@@ -2,8 +2,9 @@
 
 Eligible tokens are real (``attention_mask == 1``) and not special
 (``special_tokens_mask == 0``); only they are masked and only they count toward the ratio.
-Each sample masks exactly ``max(1, round(ratio * n_eligible))`` of its eligible tokens
-(none when ``ratio == 0`` or nothing is eligible). A masked token becomes [MASK] with
+Each sample masks exactly ``ceil(ratio * n_eligible)`` of its eligible tokens, the count
+rule of every masker (:func:`.common.masked_count`; at least one when ``ratio > 0`` and
+any is eligible). A masked token becomes [MASK] with
 probability ``mask_prob``, a random non-special id with probability ``random_prob``, and
 stays unchanged otherwise (BERT 80/10/10; VLMAE 15 %, MAMO 25 %). ``mask_only`` is the
 same with every masked token set to [MASK] (MaskVLM, 30 %).
@@ -13,13 +14,12 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-import numpy as np
 import torch
 
 from framework import ComponentSpec
 from framework.types import TextMaskingOutput
 
-from .common import RATIO, check_ratio, integers, params_schema, uniform
+from .common import RATIO, check_ratio, integers, masked_count, masked_counts, params_schema, uniform
 
 IGNORE_INDEX = -100
 """Label of positions that are not predicted (cross-entropy's default ``ignore_index``)."""
@@ -30,25 +30,16 @@ def eligible_tokens(attention_mask: torch.Tensor, special_tokens_mask: torch.Ten
     return attention_mask.bool() & ~special_tokens_mask.bool()
 
 
-def masked_count(n_eligible: torch.Tensor, ratio: float) -> torch.Tensor:
-    """``round(ratio * n)`` (half up, in float32) tokens to mask of ``n`` eligible ones, at
-    least one when ``ratio > 0`` and any is eligible."""
-    n_mask = torch.floor(n_eligible * ratio + 0.5).long()
-    return torch.minimum(n_mask.clamp(min=1), n_eligible) if ratio > 0 else n_mask
-
-
 def most_masked(length: int, ratio: float) -> int:
     """The most tokens :func:`choose_masked` masks in a row of ``length`` positions: the
-    count of a row of eligible tokens only (it grows with the eligible count), with the same
-    float32 rounding as :func:`masked_count`, computed on the host."""
-    rounded = int(np.floor(np.float32(length) * np.float32(ratio) + np.float32(0.5)))
-    return min(length, max(1, rounded)) if ratio > 0 else rounded
+    count of a row of eligible tokens only (it grows with the eligible count)."""
+    return masked_count(length, ratio)
 
 
 def choose_masked(eligible: torch.Tensor, ratio: float, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """``max(1, round(ratio * n))`` uniformly chosen eligible tokens per row: the mask
-    [B, T] bool and ``ids_masked`` [B, M] (M from :func:`most_masked`; masked ones first)."""
-    n_mask = masked_count(eligible.sum(dim=1), ratio)  # [B]
+    """``ceil(ratio * n)`` uniformly chosen eligible tokens per row: the mask [B, T] bool
+    and ``ids_masked`` [B, M] (M from :func:`most_masked`; masked ones first)."""
+    n_mask = masked_counts(eligible.sum(dim=1), ratio, most=eligible.shape[1])  # [B], on the device
     noise = uniform(tuple(eligible.shape), generator=generator, device=eligible.device)  # [B, T]
     noise = noise.masked_fill(~eligible, 2.0)  # ineligible sort after every eligible token
     order = torch.argsort(noise, dim=1, stable=True)  # [B, T] eligible tokens in random order first

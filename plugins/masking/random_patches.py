@@ -1,7 +1,8 @@
 """Random patch masking (MAE, He et al. 2022 §3; M3AE; VLMAE; MAMO).
 
 Each sample (or the whole batch, as in M3AE's public code) draws uniform noise over the
-patch grid; the ``int(L * (1 - ratio))`` lowest-noise patches stay visible. The output
+patch grid; the ``num_kept(L, ratio) = L - ceil(L * ratio)`` lowest-noise patches stay
+visible (the exact count rule of every masker, :func:`.common.masked_count`). The output
 carries ``ids_keep`` / ``ids_restore`` so visible-only encoders can drop masked patches.
 """
 
@@ -28,7 +29,7 @@ SCHEMA = params_schema({"ratio": {**RATIO, "default": 0.75}, "shared_across_batc
 
 
 class RandomPatches:
-    """Mask a uniformly random ``ratio`` of the patches; exactly ``int(L*(1-ratio))`` are kept."""
+    """Mask a uniformly random ``ratio`` of the patches; exactly ``ceil(L * ratio)`` are masked."""
 
     def __init__(self, *, ratio: float, shared_across_batch: bool) -> None:
         self.ratio = check_ratio(ratio)

@@ -2,7 +2,7 @@
 
 VLMAE reconstructs the masked patches inside the text-relevant region (the boxes that
 ground a caption) and treats the whole image as the region when a caption has no box.
-This masker masks exactly ``L - int(L * (1 - ratio))`` patches per sample, chosen first
+This masker masks exactly ``ceil(L * ratio)`` patches per sample (:func:`.common.masked_count`), chosen first
 at random among the patches that overlap a valid box and then, when those run out, at
 random among the others. A sample without boxes is masked uniformly at random.
 """

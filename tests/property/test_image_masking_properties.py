@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 import pytest
 import torch
@@ -39,12 +40,12 @@ def run(masker, batch: int, grid: tuple[int, int], seed: int, device: str = "cpu
 @settings(max_examples=50, deadline=None)
 @given(masker=image_maskers(), batch=batches, grid=grids, seed=seeds)
 def test_partition_count_and_restore(masker, batch, grid, seed) -> None:
-    """Disjoint + cover, exactly int(L*(1-ratio)) kept (>= 1 masked if ratio > 0), restore inverts."""
+    """Disjoint + cover, exactly L - ceil(L * ratio) kept (>= 1 masked if ratio > 0), restore inverts."""
     assume(fits(masker, grid))
     out = run(masker, batch, grid, seed)
     length = grid[0] * grid[1]
     assert out.mask.shape == (batch, length) and out.mask.dtype == torch.bool
-    expected = min(int(length * (1 - masker.ratio)), length - 1) if masker.ratio > 0 else length
+    expected = length - math.ceil(length * Fraction(repr(masker.ratio)))
     assert out.ids_keep.shape == (batch, expected) and ((~out.mask).sum(1) == expected).all()
     if masker.ratio > 0:
         assert out.mask.any(dim=1).all()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 import pytest
 import torch
@@ -84,10 +85,10 @@ def test_at_least_one_eligible_masked(masker, batch, seed) -> None:
 @settings(max_examples=50, deadline=None)
 @given(ratio=ratios, batch=captions(), seed=seeds)
 def test_mlm_count_rule_ignores_special_and_padding(ratio, batch, seed) -> None:
-    """Exactly max(1, round(ratio * n_eligible)) masked per sample, n counted over eligible tokens only."""
+    """Exactly ceil(ratio * n_eligible) masked per sample, n counted over eligible tokens only."""
     out = run(mlm(ratio), batch, seed)
     counts = eligible_tokens(batch["attention_mask"], batch["special_tokens_mask"]).sum(1).tolist()
-    expected = [min(n, max(1, math.floor(ratio * n + 0.5))) if ratio > 0 else 0 for n in counts]
+    expected = [math.ceil(n * Fraction(repr(ratio))) for n in counts]
     assert out.mask.sum(1).tolist() == expected
 
 
@@ -136,7 +137,7 @@ def test_mlm_replacement_proportions_converge(probs, seed) -> None:
 @settings(max_examples=50, deadline=None)
 @given(ratio=ratios, shared=st.booleans(), batch=captions(), seed=seeds)
 def test_drop_keeps_exact_count_and_restores(ratio, shared, batch, seed) -> None:
-    """int(T*(1-ratio)) positions kept over the padded length; dropped = not kept; restore inverts."""
+    """T - ceil(T * ratio) positions kept over the padded length; dropped = not kept; restore inverts."""
     out = run(TokenDropping(ratio=ratio, shared_across_batch=shared), batch, seed)
     size, length = batch["input_ids"].shape
     assert out.ids_keep.shape == (size, num_kept(length, ratio))

@@ -26,7 +26,22 @@ def test_block_default_is_maskvlm(registry) -> None:
     masker = registry.build("image_masking", {"type": "block"})
     assert (masker.block_size, masker.ratio) == (32, 0.6)
     out = masker(batch_size=2, grid=(14, 14), patch_size=16, generator=generator(), device="cpu")
-    assert out.mask.sum(1).tolist() == [196 - int(196 * 0.4)] * 2
+    assert out.mask.sum(1).tolist() == [118] * 2  # ceil(196 * 0.6) patches
+
+
+def test_block_counts_whole_blocks_as_simmim(registry) -> None:
+    """SimMIM's MaskGenerator: ceil(49 * 0.6) = 30 of the 49 2x2 blocks, 120 of 196 patches."""
+    masker = registry.build("image_masking", {"type": "block", "count": "blocks"})
+    out = masker(batch_size=2, grid=(14, 14), patch_size=16, generator=generator(), device="cpu")
+    assert out.mask.sum(1).tolist() == [120] * 2 and out.ids_keep.shape == (2, 76)
+    per_block = out.mask.int().view(2, 7, 2, 7, 2).sum(dim=(2, 4))  # [B, 7, 7] masked patches per block
+    assert set(per_block.flatten().tolist()) == {0, 4}
+    # a grid that is not a multiple of the block: cropped edge blocks, so the count varies
+    out = masker(batch_size=64, grid=(3, 3), patch_size=16, generator=generator(), device="cpu")
+    assert out.ids_keep is None and out.ids_masked.shape == (64, 4 + 2 + 2)  # 3 blocks: the largest three
+    counts = set(out.mask.sum(1).tolist())
+    assert counts <= {4 + 2 + 2, 4 + 2 + 1, 2 + 2 + 1} and len(counts) > 1
+    assert torch.equal(out.mask.gather(1, out.ids_masked).sum(1), out.mask.sum(1))  # every masked one is listed
 
 
 def test_block_errors_say_how_to_fix() -> None:

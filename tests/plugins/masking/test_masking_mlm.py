@@ -26,10 +26,10 @@ def test_pinned_seeded_output() -> None:
     assert out.labels.tolist() == [[-100, -100, 33, 28] + [-100] * 6, [-100, -100, 28] + [-100] * 7]
 
 
-def test_counts_round_half_up_with_at_least_one() -> None:
+def test_counts_are_the_ceiling_of_ratio_times_eligible() -> None:
     batch = captions([10, 1, 3], 14)
     out = make(ratio=0.15)(**batch, generator=torch.Generator().manual_seed(1))
-    # round(1.5) -> 2, round(0.15) -> 0 then at least one, round(0.45) -> 0 then at least one
+    # ceil(1.5) -> 2, ceil(0.15) -> 1, ceil(0.45) -> 1: at least one whenever ratio > 0
     assert out.mask.sum(1).tolist() == [2, 1, 1]
     assert torch.equal(out.labels != IGNORE_INDEX, out.mask)
 
