@@ -27,8 +27,11 @@ class MetricsWriter:
     def write(self, record: dict[str, Any]) -> None:
         if self._handle is None:
             return
-        self._handle.write(json.dumps(record) + "\n")
-        self._handle.flush()
+        try:
+            self._handle.write(json.dumps(record) + "\n")
+            self._handle.flush()
+        except OSError as exc:  # name the file: a failed write's own error has no file name (disk full)
+            raise OSError(exc.errno, exc.strerror, str(self.path)) from exc
         if self._board is not None:
             for key, value in record.items():
                 if key != "step" and isinstance(value, (int, float)):
@@ -39,6 +42,32 @@ class MetricsWriter:
             self._handle.close()
         if self._board is not None:
             self._board.close()
+
+
+def truncate_metrics(run_dir: Path, step: int) -> int:
+    """Drop the records of steps after ``step`` from ``run_dir/metrics.jsonl`` (the step of
+    the checkpoint a resumed run continues from), so that replayed steps are not logged
+    twice; an unreadable line (a write cut by a kill) goes too. Atomic: readers see the old
+    or the new file. Returns the number of lines dropped."""
+    path = RunDir(run_dir).metrics
+    if not path.is_file():
+        return 0
+    lines = path.read_bytes().splitlines(keepends=True)
+    kept: list[bytes] = []
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue  # half a line written when the process died
+        later = isinstance(record, dict) and isinstance(record.get("step"), int) and record["step"] > step
+        if not later:
+            kept.append(line if line.endswith(b"\n") else line + b"\n")
+    dropped = len(lines) - len(kept)
+    if dropped:
+        from framework.checkpoint import write_atomic  # which imports heavy modules
+
+        write_atomic(path, b"".join(kept).decode("utf-8"))
+    return dropped
 
 
 def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
