@@ -127,7 +127,11 @@ def save_checkpoint(engine: Any, root: Path, step: int, client_state: dict[str, 
         if tmp.exists():
             shutil.rmtree(tmp)
     barrier()
-    engine.save_checkpoint(str(root), tag=tmp.name, client_state=client_state, save_latest=False)
+    try:
+        engine.save_checkpoint(str(root), tag=tmp.name, client_state=client_state, save_latest=False)
+    except (OSError, RuntimeError) as exc:  # torch.save reports a failed write (disk full) as a RuntimeError
+        raise CheckpointError(f"{tmp}: cannot write the checkpoint: {describe(exc)}{_space_left(root)}; the "
+                              f"previous checkpoint is intact") from exc
     # The consolidated student weights every tool reads (a collective under ZeRO-3: every
     # rank gathers, rank 0 writes), in the directory before it is fsynced and published.
     write_model_file(engine, tmp, step=step, recipe_hash=metadata.get(PROVENANCE_FILE, {}).get("recipe_hash"))
@@ -142,6 +146,14 @@ def save_checkpoint(engine: Any, root: Path, step: int, client_state: dict[str, 
         _prune(root, keep, tag)
     barrier()
     return final
+
+
+def _space_left(root: Path) -> str:
+    """`` (N MiB free)`` on ``root``'s filesystem, for write failures."""
+    try:
+        return f" ({shutil.disk_usage(root).free >> 20} MiB free on that filesystem)"
+    except OSError:
+        return ""
 
 
 def _prune(root: Path, keep: int, current: str) -> None:
@@ -176,6 +188,77 @@ def latest_checkpoint(root: Path) -> Optional[Path]:
     return path
 
 
+# --- checksums ----------------------------------------------------------------------------
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _files(directory: Path) -> list[str]:
+    """Every file under ``directory`` but the manifest, as sorted POSIX relative paths."""
+    return sorted(p.relative_to(directory).as_posix() for p in directory.rglob("*")
+                  if p.is_file() and p.name != MANIFEST_FILE)
+
+
+def write_manifest(directory: Path) -> Path:
+    """Write ``directory/SHA256SUMS``: the sha256 of every file in it, in ``sha256sum``'s
+    format (so ``sha256sum -c SHA256SUMS`` checks a checkpoint by hand too)."""
+    lines = [f"{_sha256(directory / name)}  {name}\n" for name in _files(directory)]
+    path = directory / MANIFEST_FILE
+    path.write_text("".join(lines))
+    return path
+
+
+_MANIFEST_LINE = re.compile(r"([0-9a-f]{64})  ([^\n]+)")
+
+
+def verify_checkpoint(path: str | Path, names: Optional[Iterable[str]] = None) -> None:
+    """Check the files of checkpoint directory ``path`` against its ``SHA256SUMS``.
+
+    With ``names`` (paths relative to ``path``), only those files are hashed (each must be
+    listed); otherwise every listed file is, and a file the manifest does not list is
+    refused too. Raises a one-line :class:`CheckpointError` naming the first bad file.
+    """
+    path = Path(path)
+    manifest = path / MANIFEST_FILE
+    try:
+        text = manifest.read_bytes().decode("ascii")
+    except FileNotFoundError:
+        raise CheckpointError(f"{manifest}: missing, so {path} cannot be verified (it was not written by a complete "
+                              "save of this framework); resume from a checkpoint that has one") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"{manifest}: unreadable ({describe(exc)})") from exc
+    listed: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        match = _MANIFEST_LINE.fullmatch(line)
+        if match is None or match[2].startswith("/") or ".." in match[2].split("/"):
+            raise CheckpointError(f"{manifest}:{number}: not a '<sha256>  <file>' line inside the checkpoint")
+        listed[match[2]] = match[1]
+    wanted = list(listed) if names is None else list(names)
+    if names is None:
+        extra = sorted(set(_files(path)) - set(listed))
+        if extra:
+            raise CheckpointError(f"{path / extra[0]}: not listed in {MANIFEST_FILE} (added after the checkpoint was "
+                                  "saved); remove it")
+    for name in wanted:
+        file = path / name
+        if name not in listed:
+            raise CheckpointError(f"{file}: not listed in {MANIFEST_FILE} (added after the checkpoint was saved)")
+        if not file.is_file():
+            raise CheckpointError(f"{file}: missing (listed in {MANIFEST_FILE}); the checkpoint is incomplete")
+        try:
+            actual = _sha256(file)
+        except OSError as exc:
+            raise CheckpointError(f"{file}: unreadable ({describe(exc)})") from exc
+        if actual != listed[name]:
+            raise CheckpointError(f"{file}: sha256 does not match {MANIFEST_FILE} (the file changed after it was "
+                                  "saved: corrupted or edited); restore it or use an older checkpoint")
+
+
 # --- safe loading ---------------------------------------------------------------------------
 
 def _deepspeed_safe_globals() -> list[Any]:
@@ -188,14 +271,39 @@ def _deepspeed_safe_globals() -> list[Any]:
     return [LossScaler, DynamicLossScaler, ZeroStageEnum, fragment_address]
 
 
-def safe_torch_load(path: str | Path, map_location: Any = None) -> Any:
-    """``torch.load`` restricted to tensors, containers, numbers and :func:`_deepspeed_safe_globals`."""
+_TORCH_LOAD = torch.load  # the real one, whatever :func:`_only_safe_torch_loads` does to ``torch.load``
+
+
+def describe(exc: BaseException) -> str:
+    """One line about ``exc``: its message's first line, or its type when it has none."""
+    lines = [line for line in str(exc).splitlines() if line.strip()]
+    return lines[0].strip()[:300] if lines else type(exc).__name__
+
+
+def _refusal(exc: BaseException) -> str:
+    """Why ``weights_only`` loading refused a file, without torch's advice to load it unsafely."""
+    text = str(exc)
+    found = re.search(r"unsupported GLOBAL ([\w.]+)", text, re.IGNORECASE)
+    if found:
+        return f"it holds a pickled reference to {found[1]}, which could run code; refused"
+    if isinstance(exc, EOFError) or "EOF" in text:
+        return "it ends early (empty or truncated)"
+    if "Weights only load failed" in text:  # keep the reason, drop the advice to load it unsafely
+        reasons = [line.strip() for line in text.splitlines() if line.strip() and "weights_only" not in line
+                   and not line.startswith("Weights only load failed") and "pytorch.org" not in line]
+        return "refused by the weights-only unpickler: " + (reasons[0][:200] if reasons else "not plain data")
+    return describe(exc)
+
+
+def safe_torch_load(path: str | Path, map_location: Any = None, extra_globals: Iterable[Any] = ()) -> Any:
+    """``torch.load`` restricted to tensors, containers, numbers, :func:`_deepspeed_safe_globals`
+    and ``extra_globals``; anything else is a one-line :class:`CheckpointError`."""
     try:
-        with torch.serialization.safe_globals(_deepspeed_safe_globals()):
-            return torch.load(path, map_location=map_location, weights_only=True)
+        with torch.serialization.safe_globals([*_deepspeed_safe_globals(), *extra_globals]):
+            return _TORCH_LOAD(path, map_location=map_location, weights_only=True)
     except Exception as exc:
         raise CheckpointError(f"{path}: not a loadable checkpoint file (only tensors, numbers, strings and "
-                              f"containers are accepted): {str(exc).splitlines()[0][:300]}") from exc
+                              f"containers are accepted): {_refusal(exc)}") from exc
 
 
 class _SafeLoads:
@@ -211,16 +319,35 @@ class _SafeLoads:
         return safe_torch_load(path, map_location)
 
 
+@contextmanager
+def _only_safe_torch_loads() -> Iterator[None]:
+    """Make every ``torch.load`` in the block :func:`safe_torch_load`: DeepSpeed calls
+    ``torch.load(..., weights_only=False)`` itself on some paths (universal checkpoints,
+    ZeRO-3 and optimizer-state helpers) besides its checkpoint engine."""
+
+    def load(f: Any, map_location: Any = None, *_: Any, **__: Any) -> Any:
+        return safe_torch_load(f, map_location)
+
+    torch.load = load
+    try:
+        yield
+    finally:
+        torch.load = _TORCH_LOAD
+
+
 def load_checkpoint(engine: Any, path: Path) -> dict[str, Any]:
-    """Restore engine state from ``path``; returns our client state."""
+    """Verify ``path`` against its manifest, then restore engine state from it with every
+    read weights-only; returns our client state."""
+    verify_checkpoint(path)
     original = engine.checkpoint_engine
     engine.checkpoint_engine = _SafeLoads(original)
     try:
-        loaded, client_state = engine.load_checkpoint(str(path.parent), tag=path.name)
+        with _only_safe_torch_loads():
+            loaded, client_state = engine.load_checkpoint(str(path.parent), tag=path.name)
     except CheckpointError:
         raise
     except Exception as exc:
-        raise CheckpointError(f"{path}: cannot load checkpoint: {str(exc)[:500]}") from exc
+        raise CheckpointError(f"{path}: cannot load checkpoint: {type(exc).__name__}: {describe(exc)}") from exc
     finally:
         engine.checkpoint_engine = original
     if loaded is None:

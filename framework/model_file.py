@@ -31,7 +31,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from framework.rundir import MODEL_FILE
+from framework.rundir import MANIFEST_FILE, MODEL_FILE
 
 FORMAT = "framework-model/1"
 CONFIGS_KEY = "pretrained_configs"
@@ -141,6 +141,15 @@ def model_file_path(path: str | Path) -> Path:
     return path if path.is_file() else path / MODEL_FILE
 
 
+def _verify_in_checkpoint(file: Path) -> None:
+    """A model file saved in a checkpoint is checked against the checkpoint's SHA256SUMS first
+    (a :class:`~framework.checkpoint.CheckpointError` naming it on a mismatch)."""
+    from framework.checkpoint import verify_checkpoint  # framework.checkpoint imports this module
+
+    if (file.parent / MANIFEST_FILE).exists() or (file.parent / "mp_rank_00_model_states.pt").exists():
+        verify_checkpoint(file.parent, [file.name])
+
+
 def read_metadata(path: str | Path) -> dict[str, str]:
     """The metadata of a model file (no tensors read)."""
     file = model_file_path(path)
@@ -151,6 +160,7 @@ def _open(file: Path, read: Any) -> Any:
     if not file.is_file():
         raise ModelFileError(f"{file} does not exist; checkpoints written by `framework run` hold one "
                              f"({MODEL_FILE}) next to DeepSpeed's files")
+    _verify_in_checkpoint(file)
     try:
         with safe_open(str(file), framework="pt") as handle:
             meta = handle.metadata() or {}

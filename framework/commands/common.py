@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import sys
 from typing import Any, Sequence
 
@@ -33,6 +34,16 @@ def load_validated(path: str, overrides: Sequence[str] = ()) -> tuple[dict[str, 
     return validate_recipe(recipe, registry, source=path), registry
 
 
+def error_line(exc: BaseException) -> str:
+    """The message of ``exc``: an OSError as ``PATH: reason`` (``[Errno 28] No space left on
+    device: 'x'`` reads worse), anything else as its text (its type when it has none)."""
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f"{exc.filename}: " if exc.filename is not None else ""
+        return f"{where}{exc.strerror}" + (" (free some space, then resume the run with --resume)"
+                                           if exc.errno == errno.ENOSPC else "")
+    return str(exc).strip() or type(exc).__name__
+
+
 def fail(exc: BaseException) -> int:
-    print(f"error: {exc}", file=sys.stderr)
+    print(f"error: {error_line(exc)}", file=sys.stderr)
     return 2

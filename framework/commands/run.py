@@ -15,7 +15,7 @@ from framework.commands.common import (
     load_validated,
 )
 from framework.distributed import is_main_process
-from framework.rundir import RunDir
+from framework.rundir import RunDir, RunDirUnwritableError, check_writable
 
 
 def default_output(recipe_path: str) -> Path:
@@ -40,10 +40,12 @@ def run(args: argparse.Namespace) -> int:
         recipe_path = recipe_argument(args)
         recipe, registry = load_validated(recipe_path, args.overrides)
         output = Path(args.output) if args.output else default_output(recipe_path)
+        check_writable(output)  # before anything is written: not after training, at the first save
         trainer = Trainer(recipe, output, registry, resume=args.resume, overwrite=args.overwrite,
                           progress=not args.quiet)
         last = trainer.run()
-    except (*USER_ERRORS, RunDirectoryError, CheckpointError, BadDataError, ValueError) as exc:
+    except (*USER_ERRORS, RunDirectoryError, RunDirUnwritableError, CheckpointError, BadDataError, ValueError,
+            OSError) as exc:  # OSError: disk full, read-only filesystem, ... during the run
         return fail(exc)
     if is_main_process():
         print(json.dumps(last))

@@ -24,6 +24,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+from framework.checkpoint import CheckpointError
 from framework.model_file import ModelFileError, read_model_file
 from framework.objective import objective_name
 from framework.rundir import CHECKPOINTS_DIR, MODEL_FILE, RECIPE_FILE
@@ -77,7 +78,7 @@ def _read_checkpoint(path: Path, objective: Optional[str]) -> StoredTokenizer:
     cfg = _pick_objective(recipe, objective, path)
     try:
         module = read_model_file(ckpt).state
-    except ModelFileError as exc:
+    except (ModelFileError, CheckpointError) as exc:  # CheckpointError: it fails its checkpoint's checksum
         raise TokenizerSourceError(f"'{path}': {exc}") from exc
     prefix = f"objectives.{cfg['name']}.tokenizer."
     state = {k[len(prefix):]: v for k, v in module.items() if k.startswith(prefix)}
