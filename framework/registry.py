@@ -67,6 +67,11 @@ class ComponentSpec:
     doc: str
     provider: str = field(default="", compare=False)
 
+    @property
+    def module(self) -> str:
+        """The module that defines the factory: where to read the component's code."""
+        return getattr(self.factory, "__module__", None) or "?"
+
 
 @dataclass
 class BuildContext:

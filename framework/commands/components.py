@@ -1,4 +1,5 @@
-"""`framework list [KIND]`: every registered component with its provider and doc, then the
+"""`framework list [KIND]`: every registered component with its provider, defining module
+and doc, then the
 plugins that failed to load (on stderr, so the table on stdout stays machine-readable)."""
 
 from __future__ import annotations
@@ -18,11 +19,11 @@ def list_components(args: argparse.Namespace) -> int:
         return fail(exc)
     if args.kind and args.kind not in KINDS:
         return fail(ValueError(f"unknown kind '{args.kind}'{did_you_mean(args.kind, KINDS)}; kinds: {', '.join(KINDS)}"))
-    rows = [(s.kind, s.name, s.provider, s.doc) for s in registry.specs(args.kind)]
-    widths = [max([len(r[i]) for r in rows] + [len(h)]) for i, h in enumerate(("KIND", "NAME", "PROVIDER"))]
-    print(f"{'KIND':<{widths[0]}}  {'NAME':<{widths[1]}}  {'PROVIDER':<{widths[2]}}  DOC")
-    for kind, name, provider, doc in rows:
-        print(f"{kind:<{widths[0]}}  {name:<{widths[1]}}  {provider:<{widths[2]}}  {doc}")
+    headers = ("KIND", "NAME", "PROVIDER", "MODULE", "DOC")
+    rows = [(s.kind, s.name, s.provider, s.module, s.doc) for s in registry.specs(args.kind)]
+    widths = [max([len(r[i]) for r in rows] + [len(h)]) for i, h in enumerate(headers[:-1])]
+    for row in [headers, *rows]:
+        print("  ".join(f"{cell:<{width}}" for cell, width in zip(row, widths)) + f"  {row[-1]}")
     print_failures(registry.failures)
     return 0
 

@@ -205,3 +205,12 @@ def test_framework_list_shows_broken_plugins(site, monkeypatch, capsys):
     assert "random_patches" in out and "broken plugins (2;" in err
     assert "fake_broken==0.2 (plugin 'fake_broken', unknown components): " in err and "half-installed" in err
     assert "fake_b==1.0 (plugin 'fake_b', image_masking 'every'): " in err
+
+
+def test_framework_list_names_the_module_that_defines_each_component(capsys):
+    assert list_command.list_components(build_parser().parse_args(["list", "image_masking"])) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()]
+    assert rows[0][:4] == ["KIND", "NAME", "PROVIDER", "MODULE"]
+    modules = {row[1]: row[3] for row in rows[1:]}
+    assert modules["random_patches"] == "framework_plugins.masking.random_patches"
+    assert modules["block"] == "framework_plugins.masking.block"
