@@ -9,12 +9,10 @@ what validation and the inspection of a paper recipe on any machine need.
 from __future__ import annotations
 
 import json
-import random
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
-import numpy as np
 import torch
 
 from framework import data as data_lib
@@ -22,6 +20,7 @@ from framework.assemble import assemble
 from framework.bench.synthetic import StandInTokenizer
 from framework.pretrainer import Pretrainer
 from framework.registry import Registry
+from framework.seeding import seed_everything
 
 DEFAULT_VOCAB_SIZE = 30522
 """bert-base-uncased's vocabulary: the stand-in size when a recipe's tokenizer states none."""
@@ -42,10 +41,7 @@ class BuiltRun:
 def seed_run(recipe: Mapping[str, Any]) -> None:
     """Seed every generator a build draws from, so each rank and each tool builds the same
     initial weights."""
-    seed = recipe["train"]["seed"]
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
+    seed_everything(recipe["train"]["seed"])
 
 
 def build_run(recipe: Mapping[str, Any], registry: Registry, *, tokenizer: Any = None, read_data: bool = True,

@@ -16,10 +16,8 @@ sampler's position and the bad-sample counts current. Typical use::
 
 from __future__ import annotations
 
-import random
 from typing import Any, Iterator, Mapping, Optional
 
-import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 from transformers import PreTrainedTokenizerBase
@@ -30,15 +28,15 @@ from framework.data.sampler import ResumableDistributedSampler
 from framework.data.samples import DataHealth, SampleLoader
 from framework.data.stream import StreamLoader, StreamPosition
 from framework.data.transforms import build_transform
+from framework.seeding import seed_everything
 from framework.types import Batch
 
 
 def seed_worker(worker_id: int) -> None:
-    """Seed numpy and ``random`` in a worker from the torch seed the DataLoader gave it
-    (itself drawn from the loader's seeded generator), for sources that use them."""
-    seed = torch.initial_seed() % 2**32
-    np.random.seed(seed)
-    random.seed(seed)
+    """Seed numpy and ``random`` (and torch, again) in a worker from the torch seed the
+    DataLoader gave it (itself drawn from the loader's seeded generator), for sources that
+    use them."""
+    seed_everything(torch.initial_seed())
 
 
 def _loader(dataset: Dataset, collator: Collator, *, batch_size: int, num_workers: int, sampler: Any,

@@ -30,6 +30,7 @@ from framework.objective import objective_name
 from framework.pretrainer import Pretrainer
 from framework.registry import Registry
 from framework.rundir import RECIPE_FILE, RunDir
+from framework.seeding import seed_everything
 from framework.types import ImageEncoding, TextEncoding
 
 class EvalModelError(Exception):
@@ -64,7 +65,7 @@ class EvalModel:
         the caller loads the model file."""
         if tokenizer is None:
             tokenizer = data_lib.build_tokenizer(recipe, registry, data_lib.build_dataset(recipe, registry, "train"))
-        torch.manual_seed(recipe["train"]["seed"])  # the same initial weights as a run of this recipe
+        seed_everything(recipe["train"]["seed"])  # the same initial weights as a run of this recipe
         model, _ = assemble(recipe, registry, tokenizer, load_pretrained=pretrained_configs is None,
                             pretrained_configs=pretrained_configs)
         return cls(recipe, registry, model.to(device).eval(), tokenizer, torch.device(device))
