@@ -31,6 +31,11 @@ class MetricsWriter:
             self._handle.write(json.dumps(record) + "\n")
             self._handle.flush()
         except OSError as exc:  # name the file: a failed write's own error has no file name (disk full)
+            handle, self._handle = self._handle, None
+            try:
+                handle.close()  # flushes the same unwritable buffer again
+            except OSError:
+                pass
             raise OSError(exc.errno, exc.strerror, str(self.path)) from exc
         if self._board is not None:
             for key, value in record.items():
