@@ -169,3 +169,34 @@ def test_deepspeed_config_accepts_only_supported_keys(capsys):
         assert capsys.readouterr().err.startswith("error: ")
     good = '{"zero_optimization": {"overlap_comm": true, "offload_optimizer": {"device": "cpu"}}}'
     assert main(["validate", tiny, "--set", f"deepspeed.config={good}", "--set", "deepspeed.zero_stage=2"]) == 0
+
+
+# --- messages that say what is wrong ----------------------------------------------------------
+
+def test_an_empty_or_truncated_file_says_so(tmp_path):
+    from framework.checkpoint import safe_torch_load
+
+    (tmp_path / "empty.pt").write_bytes(b"")
+    with pytest.raises(CheckpointError, match="empty.pt: .*(ends early|empty|truncated)"):
+        safe_torch_load(tmp_path / "empty.pt")
+    torch.save({"w": torch.zeros(100)}, tmp_path / "whole.pt")
+    (tmp_path / "half.pt").write_bytes((tmp_path / "whole.pt").read_bytes()[:300])
+    with pytest.raises(CheckpointError, match=r"half.pt: not a loadable checkpoint file .*: \S"):
+        safe_torch_load(tmp_path / "half.pt")
+
+
+def test_a_missing_model_states_file_is_named(run_copy, capsys):
+    path = checkpoint_of(run_copy)
+    (path / MODEL_STATES).unlink()
+    code, err = resume(run_copy, capsys)
+    assert code == 2 and f"{MODEL_STATES}: missing" in err
+    write_manifest(path)  # consistent again: DeepSpeed's own complaint must still say something
+    code, err = resume(run_copy, capsys)
+    assert code == 2 and not err.rstrip().endswith("cannot load checkpoint:"), err
+
+
+def test_a_run_stopped_before_its_first_checkpoint_gets_advice_that_works(run_copy, capsys):
+    shutil.rmtree(RunDir(run_copy).checkpoints)
+    code, err = resume(run_copy, capsys)
+    assert code == 2 and "--overwrite" in err
+    assert main(["run", "--output", str(run_copy), "--quiet", "--overwrite", *SMALL]) == 0
