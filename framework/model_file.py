@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any
 
 import torch
 from safetensors import safe_open
@@ -48,7 +49,7 @@ class ModelFile:
 
     state: dict[str, torch.Tensor]
     step: int
-    recipe_hash: Optional[str]
+    recipe_hash: str | None
     pretrained_configs: dict[str, Any] = field(default_factory=dict)
 
 
@@ -61,14 +62,14 @@ def record_config(context: Any, source: str, config: Any) -> None:
         configs[source] = json.loads(json.dumps(config))
 
 
-def stored_config(context: Any, source: str) -> Optional[Any]:
+def stored_config(context: Any, source: str) -> Any | None:
     """The config recorded for ``source`` by the build that wrote the model file, or ``None``."""
     return (context.get(CONFIGS_KEY) or {}).get(source)
 
 
 # --- gathering and writing -------------------------------------------------------------------
 
-def gather_state_dict(engine: Any) -> Optional[dict[str, torch.Tensor]]:
+def gather_state_dict(engine: Any) -> dict[str, torch.Tensor] | None:
     """The student's full state dict on the main process (``None`` elsewhere).
 
     Under ZeRO-3 this is a collective: call it on every rank."""
@@ -104,7 +105,7 @@ def _dedupe(state: Mapping[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor],
 
 
 def save_model_file(path: str | Path, state: Mapping[str, torch.Tensor], *, step: int,
-                    recipe_hash: Optional[str] = None, pretrained_configs: Optional[Mapping[str, Any]] = None) -> Path:
+                    recipe_hash: str | None = None, pretrained_configs: Mapping[str, Any] | None = None) -> Path:
     """Write ``state`` to ``path`` (a ``.safetensors`` file), fsynced."""
     path = Path(path)
     tensors, aliases = _dedupe(state)
@@ -121,7 +122,7 @@ def save_model_file(path: str | Path, state: Mapping[str, torch.Tensor], *, step
     return path
 
 
-def write_model_file(engine: Any, directory: Path, *, step: int, recipe_hash: Optional[str] = None) -> Optional[Path]:
+def write_model_file(engine: Any, directory: Path, *, step: int, recipe_hash: str | None = None) -> Path | None:
     """Gather the engine's module (every rank must call this) and write
     ``directory/model.safetensors`` on the main process; returns its path there, else ``None``."""
     state = gather_state_dict(engine)
@@ -181,7 +182,7 @@ def read_model_file(path: str | Path) -> ModelFile:
 
     def read(handle: Any) -> ModelFile:
         meta = handle.metadata() or {}
-        state = {key: handle.get_tensor(key) for key in handle.keys()}
+        state = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118 (a safe_open handle, not a dict)
         for alias, key in json.loads(meta.get("aliases", "{}")).items():
             state[alias] = state[key]
         return ModelFile(state, int(meta.get("step", 0)), meta.get("recipe_hash"),

@@ -84,16 +84,16 @@ class ViTEncoder(nn.Module):
             raise ValueError(
                 f"image_size {image_size} is not a multiple of patch_size {patch_size}"
             )
-        self.timm_kwargs = dict(  # timm.create_model(TIMM_ARCHITECTURE, **timm_kwargs) builds the same network
-            img_size=image_size,
-            patch_size=patch_size,
-            embed_dim=width,
-            depth=depth,
-            num_heads=heads,
-            mlp_ratio=mlp_ratio,
-            num_classes=0,
-            global_pool="token",
-        )
+        self.timm_kwargs = {  # timm.create_model(TIMM_ARCHITECTURE, **timm_kwargs) builds the same network
+            "img_size": image_size,
+            "patch_size": patch_size,
+            "embed_dim": width,
+            "depth": depth,
+            "num_heads": heads,
+            "mlp_ratio": mlp_ratio,
+            "num_classes": 0,
+            "global_pool": "token",
+        }
         self.vit = VisionTransformer(**self.timm_kwargs)
         self.mode = mask_tokens
         self.masked_layout = "visible" if mask_tokens == "drop" else "full"  # tokens of a masked view
