@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field, fields, replace
-from typing import Any, Callable, Mapping, Optional
+from typing import Any, Callable, Mapping, Optional, Protocol, runtime_checkable
 
 import torch
 import torch.distributed as dist
@@ -33,6 +33,27 @@ class Backbone:
     image_encoder: Optional[nn.Module]
     text_encoder: Optional[nn.Module]
     fusion: Optional[nn.Module] = None
+
+
+@runtime_checkable
+class Teacher(Protocol):
+    """What the step asks of a teacher (``model.teacher``; e.g. the EMA teacher): copies of
+    the student's modules named by ``paths``, read without gradients, and an update after
+    each optimiser step. It is an ``nn.Module`` (checkpointed through ``state_dict``)."""
+
+    paths: list[str]
+
+    def backbone(self) -> Backbone:
+        """The teacher's copies of the encoders and fusion (``None`` where it has none)."""
+        ...
+
+    def module(self, path: str) -> nn.Module:
+        """The teacher's copy of the student module at ``path`` (e.g. ``objectives.mrm.projector``)."""
+        ...
+
+    def update(self, student: nn.Module, step: int) -> None:
+        """Follow ``student`` after optimiser step ``step``."""
+        ...
 
 
 @dataclass
@@ -167,7 +188,7 @@ class StepContext:
     """
 
     def __init__(self, *, batch: Batch, generator: torch.Generator, student: Backbone, views: Mapping[str, ViewSpec],
-                 decoders: Mapping[str, nn.Module], teacher: Any = None) -> None:
+                 decoders: Mapping[str, nn.Module], teacher: Optional[Teacher] = None) -> None:
         self.batch = batch
         self.generator = generator
         self.student = student

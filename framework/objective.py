@@ -12,6 +12,7 @@ from typing import Any, Mapping, Protocol, runtime_checkable
 import torch
 from torch import nn
 
+from framework.context import StepContext
 from framework.types import ImageEncoding, LossOutput, TextEncoding
 
 COMMON_PROPERTIES: dict[str, Any] = {
@@ -90,5 +91,5 @@ class Objective(nn.Module):
         ``ctx.teacher_module``); the assembler checks ``model.teacher.modules`` has them."""
         return []
 
-    def forward(self, ctx: Any) -> LossOutput:  # pragma: no cover - abstract
+    def forward(self, ctx: StepContext) -> LossOutput:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -8,12 +8,12 @@ encodes each view once) and returns the weighted sum of their losses.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Optional
+from typing import Mapping, Optional
 
 import torch
 from torch import nn
 
-from framework.context import Backbone, StepContext, ViewSpec
+from framework.context import Backbone, StepContext, Teacher, ViewSpec
 from framework.objective import Objective
 from framework.types import Batch
 
@@ -55,11 +55,11 @@ class Pretrainer(nn.Module):
     def backbone(self) -> Backbone:
         return Backbone(self.image_encoder, self.text_encoder, self.fusion)
 
-    def context(self, batch: Batch, generator: torch.Generator, teacher: Any = None) -> StepContext:
+    def context(self, batch: Batch, generator: torch.Generator, teacher: Optional[Teacher] = None) -> StepContext:
         return StepContext(batch=batch, generator=generator, student=self.backbone(), views=self.views,
                            decoders=self.decoders, teacher=teacher)
 
-    def forward(self, batch: Batch, generator: torch.Generator, teacher: Any = None) -> StepOutput:
+    def forward(self, batch: Batch, generator: torch.Generator, teacher: Optional[Teacher] = None) -> StepOutput:
         ctx = self.context(batch, generator, teacher)
         losses, metrics, weighted = {}, {}, []
         for name, objective in self.objectives.items():

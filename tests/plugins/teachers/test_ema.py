@@ -10,7 +10,7 @@ from framework_plugins import teachers
 from framework_plugins.teachers.ema import momentum_at
 from torch import nn
 
-from framework.registry import BuildContext, Registry
+from framework.registry import BuildContext, ComponentBuildError, Registry
 
 
 @pytest.fixture
@@ -77,7 +77,7 @@ def test_ramp_reaches_the_update(registry):
 
 
 def test_unknown_paths_are_clear_errors(registry):
-    with pytest.raises(ValueError, match="not a module of the model"):
+    with pytest.raises(ComponentBuildError, match="not a module of the model"):
         registry.build("teacher", {"type": "ema", "modules": ["image_encdoer"]},
                        BuildContext(registry, {"student": Student()}))
     teacher = build(registry, Student())
