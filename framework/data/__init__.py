@@ -3,7 +3,7 @@
 Public API (see each module's docstring):
 
 * :func:`build_dataset`, :func:`build_tokenizer`, :func:`data_config` (``build``)
-* :class:`SampleTransform`, :func:`build_transform`, :data:`AUGMENT_SCHEMA` (``transforms``)
+* :class:`SampleTransform`, :class:`AugmentSample`, :func:`build_transform` (``transforms``)
 * :class:`Collator` (``collate``), :class:`ResumableDistributedSampler` (``sampler``)
 * :class:`SampleLoader`, :class:`DataHealth`, :class:`BadSampleError`, :class:`BadDataError` (``samples``)
 * :class:`StreamLoader`, :class:`StreamPosition` for streaming sources (``stream``)
@@ -21,10 +21,10 @@ from framework.data.samples import (
     SampleLoader,
 )
 from framework.data.stream import StreamLoader, StreamPosition
-from framework.data.transforms import AUGMENT_SCHEMA, SampleTransform, build_transform
+from framework.data.transforms import AugmentSample, SampleTransform, build_transform
 
 __all__ = [
-    "AUGMENT_SCHEMA", "BadDataError", "BadSampleError", "Collator", "DataHealth", "ResumableDistributedSampler",
+    "AugmentSample", "BadDataError", "BadSampleError", "Collator", "DataHealth", "ResumableDistributedSampler",
     "SampleLoader", "SampleTransform", "StreamLoader", "StreamPosition", "build_dataset", "build_eval_loader", "build_tokenizer",
     "build_train_loader", "build_transform", "data_config", "iterate_forever",
 ]

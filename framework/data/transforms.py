@@ -1,100 +1,70 @@
-"""Image preprocessing and augmentation from the recipe, with boxes moved along.
+"""Image preprocessing and the recipe's ``augment`` components, with boxes moved along.
 
-Built from torchvision ``transforms.v2`` so ``tv_tensors.BoundingBoxes`` follow every
-geometric change of the image. The ``data.augment`` object (validated by
-:data:`AUGMENT_SCHEMA`) may hold:
+``data.augment`` is a list of ``augment`` components (built-ins in ``plugins/augment``),
+applied in order to each training sample as an :class:`AugmentSample`: the PIL image,
+its ``tv_tensors.BoundingBoxes`` (which torchvision ``transforms.v2`` moves with every
+geometric change) and its captions (a flip may rewrite them). An augment whose
+``resizes`` attribute is true (``random_resized_crop``) brings the image to
+``image_size``; without one the image is first resized to a square. Evaluation only
+resizes. The result is converted to a normalised tensor once, at the end.
 
-* ``random_resized_crop``: ``{"scale": [lo, hi], "ratio": [lo, hi]}`` — ALBEF's crop
-  (scale 0.5-1.0); without it the image is resized to a square.
-* ``hflip``: ``{"p": 0.5, "swap_left_right": true}`` — horizontal flip. A flip turns
-  "on the left" into a false caption, so by default the words ``left``/``right`` are
-  swapped in every caption of a flipped sample. ALBEF flips without touching captions;
-  set ``swap_left_right: false`` to reproduce that. Off unless given.
-* ``randaugment``: ``{"num_ops": 2, "magnitude": 7}`` — RandAugment over ALBEF's
-  operations, which leave out colour-changing ones because captions name colours.
-  torchvision's RandAugment cannot move boxes, so for samples with boxes only its
-  photometric operations are used.
-
-Evaluation resizes to a square and normalises. Geometry and RandAugment run on the PIL
-image (faster than on tensors); only the result is converted. Each sample's randomness comes from the
-torch generator state the caller sets (see ``framework.data.samples``).
+Augments draw their randomness from torch's CPU generator, which the loaders seed per
+sample and epoch (:func:`framework.data.samples.sample_rng`), so a sample is augmented
+the same way whatever the worker count and after an exact resume.
 """
 
 from __future__ import annotations
 
-import re
-from typing import Any, Mapping
+from typing import Any, Mapping, NamedTuple, Optional, Sequence
 
-import jsonschema
 import torch
+from PIL import Image
 from torchvision import tv_tensors
 from torchvision.transforms import InterpolationMode, v2
 
-from framework.registry import fill_defaults
-from framework.validation import core_schema
-
-ALBEF_OPS = ("Identity", "AutoContrast", "Equalize", "Brightness", "Sharpness",
-             "ShearX", "ShearY", "TranslateX", "TranslateY", "Rotate")
-GEOMETRIC_OPS = ("ShearX", "ShearY", "TranslateX", "TranslateY", "Rotate")
-
-AUGMENT_SCHEMA: dict[str, Any] = core_schema()["properties"]["data"]["properties"]["augment"]
-"""The ``data.augment`` schema; it lives in ``schemas/recipe.schema.json`` with the rest of the recipe."""
+from framework.registry import BuildContext, Registry, default_registry
 
 
-class ColourPreservingRandAugment(v2.RandAugment):
-    """torchvision RandAugment restricted to a set of operations (ALBEF's by default)."""
+class AugmentSample(NamedTuple):
+    """What an ``augment`` component receives and returns."""
 
-    def __init__(self, *, ops: tuple[str, ...], num_ops: int, magnitude: int) -> None:
-        super().__init__(num_ops=num_ops, magnitude=magnitude, interpolation=InterpolationMode.BILINEAR)
-        self._AUGMENTATION_SPACE = {k: v for k, v in v2.RandAugment._AUGMENTATION_SPACE.items() if k in ops}
-
-
-_LEFT_RIGHT = re.compile(r"\b(left|right)\b")
-
-
-def swap_left_right(text: str) -> str:
-    """``"a circle on the left"`` -> ``"a circle on the right"`` (whole words only)."""
-    return _LEFT_RIGHT.sub(lambda m: "right" if m.group(1) == "left" else "left", text)
+    image: Image.Image
+    boxes: tv_tensors.BoundingBoxes
+    """[M, 4] ``XYXY`` pixels on the image's canvas."""
+    captions: Optional[list[str]]
+    """``None`` for a sample without text."""
 
 
-def parse_augment(augment: Mapping[str, Any]) -> dict[str, Any]:
-    """Validate ``data.augment`` and fill in its defaults; errors name the bad key."""
-    errors = sorted(jsonschema.Draft202012Validator(AUGMENT_SCHEMA).iter_errors(augment), key=lambda e: e.json_path)
-    if errors:
-        lines = "; ".join(f"data.augment{e.json_path[1:]}: {e.message}" for e in errors)
-        raise ValueError(f"invalid data.augment: {lines} (known keys: {sorted(AUGMENT_SCHEMA['properties'])})")
-    out = dict(augment)
-    for key, sub in AUGMENT_SCHEMA["properties"].items():
-        if key in out:
-            out[key] = fill_defaults(sub, out[key])
-    return out
+FIT_BOXES = v2.Compose([v2.ClampBoundingBoxes(), v2.SanitizeBoundingBoxes(min_size=1, labels_getter=None)])
+"""After a crop or resize: boxes clipped to the canvas, boxes left without area dropped."""
+
+
+def square_resize(image_size: int) -> v2.Transform:
+    """Bicubic, antialiased resize to ``image_size`` x ``image_size`` (boxes follow)."""
+    return v2.Compose([v2.Resize((image_size, image_size), interpolation=InterpolationMode.BICUBIC, antialias=True),
+                       FIT_BOXES])
+
+
+def legacy_augment(augment: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The list form of a pre-component ``data.augment`` object (same components, same order)."""
+    order = ("random_resized_crop", "hflip", "randaugment")
+    return [{"type": key, **augment[key]} for key in order if key in augment]
 
 
 class SampleTransform:
     """Turns a raw sample into tensors: ``image`` [3,S,S] normalised float, ``boxes`` [M,4].
 
-    Samples without an image (text-only sources) pass through with ``image=None``.
+    ``augments`` are built ``augment`` components (none: evaluation). Samples without an
+    image (text-only sources) pass through with ``image=None``.
     """
 
-    def __init__(self, *, image_size: int, mean: list[float], std: list[float], augment: Mapping[str, Any],
-                 train: bool) -> None:
-        aug = parse_augment(augment) if train else {}
-        crop = aug.get("random_resized_crop")
-        if crop is not None:
-            resize = v2.RandomResizedCrop(image_size, scale=tuple(crop["scale"]), ratio=tuple(crop["ratio"]),
-                                          interpolation=InterpolationMode.BICUBIC, antialias=True)
-        else:
-            resize = v2.Resize((image_size, image_size), interpolation=InterpolationMode.BICUBIC, antialias=True)
-        self.geometry = v2.Compose([resize, v2.ClampBoundingBoxes(),
-                                    v2.SanitizeBoundingBoxes(min_size=1, labels_getter=None)])
-        self.hflip = aug.get("hflip")
-        ra = aug.get("randaugment")
-        self.randaugment = self.randaugment_boxed = None
-        if ra is not None:
-            self.randaugment = ColourPreservingRandAugment(ops=ALBEF_OPS, **ra)
-            photometric = tuple(op for op in ALBEF_OPS if op not in GEOMETRIC_OPS)
-            self.randaugment_boxed = ColourPreservingRandAugment(ops=photometric, **ra)
-        self.finish = v2.Compose([v2.ToImage(), v2.ToDtype(torch.float32, scale=True), v2.Normalize(mean=list(mean), std=list(std))])
+    def __init__(self, *, image_size: int, mean: Sequence[float], std: Sequence[float],
+                 augments: Sequence[Any] = ()) -> None:
+        self.augments = list(augments)
+        resizes = any(getattr(augment, "resizes", False) for augment in self.augments)
+        self.resize = None if resizes else square_resize(image_size)
+        self.finish = v2.Compose([v2.ToImage(), v2.ToDtype(torch.float32, scale=True),
+                                  v2.Normalize(mean=list(mean), std=list(std))])
 
     def __call__(self, sample: Mapping[str, Any]) -> dict[str, Any]:
         out = dict(sample)
@@ -104,18 +74,30 @@ class SampleTransform:
             return out
         raw = torch.as_tensor(sample.get("boxes") or [], dtype=torch.float32).reshape(-1, 4)
         boxes = tv_tensors.BoundingBoxes(raw, format="XYXY", canvas_size=(image.height, image.width))
-        image, boxes = self.geometry(image, boxes)
-        if self.hflip is not None and torch.rand(()) < self.hflip["p"]:
-            image, boxes = v2.functional.horizontal_flip(image), v2.functional.horizontal_flip(boxes)
-            if self.hflip["swap_left_right"] and sample.get("captions"):
-                out["captions"] = [swap_left_right(c) for c in sample["captions"]]
-        if self.randaugment is not None:
-            image = (self.randaugment_boxed if len(boxes) else self.randaugment)(image)
-        out["image"], out["boxes"] = self.finish(image), boxes.as_subclass(torch.Tensor)
+        if self.resize is not None:
+            image, boxes = self.resize(image, boxes)
+        current = AugmentSample(image, boxes, sample.get("captions"))
+        for augment in self.augments:
+            current = augment(current)
+        if "captions" in sample:
+            out["captions"] = current.captions
+        out["image"], out["boxes"] = self.finish(current.image), current.boxes.as_subclass(torch.Tensor)
         return out
 
 
-def build_transform(data: Mapping[str, Any], *, train: bool) -> SampleTransform:
+def build_augments(data: Mapping[str, Any], registry: Optional[Registry] = None) -> list[Any]:
+    """The ``data.augment`` components of a defaults-filled ``data`` section, built with
+    ``image_size``, ``mean`` and ``std`` in their context."""
+    augment = data.get("augment", [])
+    if isinstance(augment, Mapping):
+        raise ValueError(f"data.augment is a list of augment components; for {dict(augment)} write "
+                         f"{legacy_augment(augment)}")
+    registry = registry or default_registry()
+    context = BuildContext(registry, {key: data[key] for key in ("image_size", "mean", "std")})
+    return [registry.build("augment", config, context) for config in augment]
+
+
+def build_transform(data: Mapping[str, Any], *, train: bool, registry: Optional[Registry] = None) -> SampleTransform:
     """The train (augmenting) or eval transform of a defaults-filled ``data`` section."""
-    return SampleTransform(image_size=data["image_size"], mean=data["mean"], std=data["std"],
-                           augment=data["augment"], train=train)
+    augments = build_augments(data, registry) if train else []
+    return SampleTransform(image_size=data["image_size"], mean=data["mean"], std=data["std"], augments=augments)

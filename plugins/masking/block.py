@@ -24,8 +24,6 @@ of every masker (:func:`.common.masked_count`: ``ceil(n * ratio)``, exact):
 
 from __future__ import annotations
 
-from typing import Optional
-
 import torch
 
 from framework import ComponentSpec
@@ -100,8 +98,7 @@ class BlockMasking:
         return self.block_size // patch_size
 
     def __call__(self, *, batch_size: int, grid: tuple[int, int], patch_size: int, generator: torch.Generator,
-                 device: torch.device | str, boxes: Optional[torch.Tensor] = None,
-                 box_mask: Optional[torch.Tensor] = None) -> MaskingOutput:
+                 device: torch.device | str) -> MaskingOutput:
         block = self.block_patches(grid, patch_size)
         block_id, within, num_blocks = block_layout(grid, block, device)  # [L], [L]
         rows = 1 if self.shared_across_batch else batch_size

@@ -8,8 +8,6 @@ carries ``ids_keep`` / ``ids_restore`` so visible-only encoders can drop masked 
 
 from __future__ import annotations
 
-from typing import Optional
-
 import torch
 
 from framework import ComponentSpec
@@ -36,8 +34,7 @@ class RandomPatches:
         self.shared_across_batch = shared_across_batch
 
     def __call__(self, *, batch_size: int, grid: tuple[int, int], patch_size: int, generator: torch.Generator,
-                 device: torch.device | str, boxes: Optional[torch.Tensor] = None,
-                 box_mask: Optional[torch.Tensor] = None) -> MaskingOutput:
+                 device: torch.device | str) -> MaskingOutput:
         length = grid[0] * grid[1]
         rows = 1 if self.shared_across_batch else batch_size
         noise = uniform((rows, length), generator=generator, device=device)  # [B or 1, L]

@@ -52,6 +52,8 @@ def patches_in_boxes(boxes: torch.Tensor, box_mask: Optional[torch.Tensor], grid
 class RegionMasking:
     """Mask ``ratio`` of the patches, taking patches inside the grounding boxes first."""
 
+    reads = ("boxes", "box_mask")  # batch fields the step passes to this masker
+
     def __init__(self, *, ratio: float) -> None:
         self.ratio = check_ratio(ratio)
 

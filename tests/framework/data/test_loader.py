@@ -20,7 +20,8 @@ from framework.data.transforms import build_transform
 from framework.registry import default_registry
 
 RECIPE = {"data": {"train": {"type": "synthetic_shapes", "samples": 24}, "tokenizer": {"type": "wordpiece_from_data"},
-                   "image_size": 16, "max_text_len": 12, "augment": {"random_resized_crop": {}, "hflip": {}}}}
+                   "image_size": 16, "max_text_len": 12,
+                   "augment": [{"type": "random_resized_crop"}, {"type": "hflip"}]}}
 
 
 @pytest.fixture(scope="module")
