@@ -259,6 +259,14 @@ def verify_checkpoint(path: str | Path, names: Optional[Iterable[str]] = None) -
                                   "saved: corrupted or edited); restore it or use an older checkpoint")
 
 
+def verify_saved_file(file: str | Path) -> None:
+    """Check one file against the ``SHA256SUMS`` of the checkpoint directory holding it; a
+    no-op for a file outside a checkpoint (no manifest and no DeepSpeed files next to it)."""
+    file = Path(file)
+    if (file.parent / MANIFEST_FILE).exists() or (file.parent / "mp_rank_00_model_states.pt").exists():
+        verify_checkpoint(file.parent, [file.name])
+
+
 # --- safe loading ---------------------------------------------------------------------------
 
 def _deepspeed_safe_globals() -> list[Any]:

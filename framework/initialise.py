@@ -37,7 +37,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from torch import nn
 
-from framework.checkpoint import CheckpointError, latest_checkpoint
+from framework.checkpoint import CheckpointError, latest_checkpoint, verify_saved_file
 from framework.rundir import MODEL_FILE, RunDir
 
 INIT_REPORT = "init_report.json"
@@ -113,11 +113,15 @@ def resolve_model_file(path: str) -> Path:
 
 
 def read_weights(file: Path) -> tuple[dict[str, torch.Tensor], Optional[int]]:
-    """Tensors of a safetensors model file (tied aliases restored) and its training step."""
+    """Tensors of a safetensors model file (tied aliases restored) and its training step;
+    a file inside a checkpoint is checked against its SHA256SUMS first."""
     try:
+        verify_saved_file(file)
         with safe_open(str(file), framework="pt") as handle:
             metadata = handle.metadata() or {}
             state = {key: handle.get_tensor(key) for key in handle.keys()}
+    except CheckpointError as exc:
+        raise InitError(f"model.init.path: {exc}") from exc
     except (SafetensorError, OSError) as exc:
         raise InitError(f"model.init.path: '{file}' is not a readable safetensors file: {exc}") from exc
     for alias, kept in json.loads(metadata.get("aliases", "{}")).items():

@@ -32,7 +32,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from framework.rundir import MANIFEST_FILE, MODEL_FILE
+from framework.rundir import MODEL_FILE
 
 FORMAT = "framework-model/1"
 CONFIGS_KEY = "pretrained_configs"
@@ -145,10 +145,9 @@ def model_file_path(path: str | Path) -> Path:
 def _verify_in_checkpoint(file: Path) -> None:
     """A model file saved in a checkpoint is checked against the checkpoint's SHA256SUMS first
     (a :class:`~framework.checkpoint.CheckpointError` naming it on a mismatch)."""
-    from framework.checkpoint import verify_checkpoint  # framework.checkpoint imports this module
+    from framework.checkpoint import verify_saved_file  # framework.checkpoint imports this module
 
-    if (file.parent / MANIFEST_FILE).exists() or (file.parent / "mp_rank_00_model_states.pt").exists():
-        verify_checkpoint(file.parent, [file.name])
+    verify_saved_file(file)
 
 
 def read_metadata(path: str | Path) -> dict[str, str]:
