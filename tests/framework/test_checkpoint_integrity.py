@@ -200,3 +200,13 @@ def test_a_run_stopped_before_its_first_checkpoint_gets_advice_that_works(run_co
     code, err = resume(run_copy, capsys)
     assert code == 2 and "--overwrite" in err
     assert main(["run", "--output", str(run_copy), "--quiet", "--overwrite", *SMALL]) == 0
+
+
+def test_model_init_refuses_a_corrupted_checkpoint(run_copy):
+    from framework.initialise import InitError, read_weights
+
+    file = checkpoint_of(run_copy) / MODEL_FILE
+    read_weights(file)
+    flip_bytes(file, count=4)
+    with pytest.raises(InitError, match=f"{MODEL_FILE}: sha256 does not match"):
+        read_weights(file)
