@@ -247,7 +247,9 @@ def validate_recipe(recipe: Mapping[str, Any], registry: Registry, source: str =
     if isinstance(filled, dict):
         issues += _component_issues(registry, schema, filled, "$", filled)
     if not issues:
-        issues += _batch_issues(filled["train"], world_size or launch_world_size())
+        from framework.environment import environment_issues  # it names ValidationIssue from here
+
+        issues += _batch_issues(filled["train"], world_size or launch_world_size()) + environment_issues(filled)
     if not issues and build:
         issues += _build_issues(filled, registry)
     if issues:

@@ -15,7 +15,9 @@ from framework.commands.common import (
     load_validated,
 )
 from framework.distributed import is_main_process
+from framework.registry import ComponentBuildError
 from framework.rundir import RunDir, RunDirUnwritableError, check_writable
+from framework.validation import RecipeValidationError, ValidationIssue
 
 
 def default_output(recipe_path: str) -> Path:
@@ -44,6 +46,8 @@ def run(args: argparse.Namespace) -> int:
         trainer = Trainer(recipe, output, registry, resume=args.resume, overwrite=args.overwrite,
                           progress=not args.quiet)
         last = trainer.run()
+    except ComponentBuildError as exc:  # data or weights named by the recipe are missing or unusable
+        return fail(RecipeValidationError([ValidationIssue(exc.path, exc.message)], recipe_path))
     except (*USER_ERRORS, RunDirectoryError, RunDirUnwritableError, CheckpointError, BadDataError, ValueError,
             OSError) as exc:  # OSError: disk full, read-only filesystem, ... during the run
         return fail(exc)

@@ -43,10 +43,14 @@ def build_dataset(recipe: Mapping[str, Any], registry: Registry, split: str = "t
     if split == "eval" and "eval" not in cfg and "split" not in registry.get("dataset", config["type"]).schema.get("properties", {}):
         raise ValueError(f"the recipe has no data.eval and dataset '{config['type']}' has no 'split' parameter to "
                          "draw held-out samples from; add a data.eval source")
-    return registry.build("dataset", config, data_context(recipe, registry, split=split))
+    context = data_context(recipe, registry, split=split)
+    context.path = f"$.data.{split if split in cfg else 'train'}"  # named by errors such as a missing manifest
+    return registry.build("dataset", config, context)
 
 
 def build_tokenizer(recipe: Mapping[str, Any], registry: Registry, dataset: Dataset) -> PreTrainedTokenizerFast:
     """Build ``data.tokenizer``; tokenizers trained on data read ``context["dataset"]``."""
     cfg = data_config(recipe)
-    return registry.build("tokenizer", cfg["tokenizer"], data_context(recipe, registry, dataset=dataset))
+    context = data_context(recipe, registry, dataset=dataset)
+    context.path = "$.data.tokenizer"
+    return registry.build("tokenizer", cfg["tokenizer"], context)
