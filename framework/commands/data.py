@@ -1,6 +1,7 @@
 """`framework data check RECIPE`: read every sample of a recipe's data before training on it.
 
-Reads each source of ``data.train`` (and ``data.eval`` when the recipe sets it) with
+Reads each source of ``data.train`` (and ``data.eval`` and the evaluation tasks' own
+``dataset`` when the recipe sets them) with
 workers and a progress bar, and prints per source: the unusable samples by place and kind
 (missing files, unreadable images, empty captions, bad JSON lines; see
 :mod:`framework.data.check`), image sizes, caption lengths in characters and in tokens of
@@ -14,9 +15,35 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Mapping
 from typing import Any
 
 from framework.commands.common import USER_ERRORS, add_recipe_argument, fail, load_validated
+
+
+def build_sources(recipe: Mapping[str, Any], registry: Any) -> dict[str, tuple[Any, Mapping[str, Any]]]:
+    """Every source the recipe reads, by recipe key, with its config: ``data.train``,
+    ``data.eval`` when set, and each ``eval.tasks[i].dataset`` (or ``train_dataset``)."""
+    from framework import data as data_lib
+    from framework.data.build import data_context
+
+    cfg = data_lib.data_config(recipe)
+    sources: dict[str, tuple[Any, Mapping[str, Any]]] = {}
+    for split in ("train", "eval") if cfg.get("eval") is not None else ("train",):
+        try:
+            sources[f"data.{split}"] = (data_lib.build_dataset(recipe, registry, split=split), cfg[split])
+        except (*USER_ERRORS, OSError, ValueError) as exc:
+            raise ValueError(f"data.{split}: {exc}") from exc
+    for i, task in enumerate((recipe.get("eval") or {}).get("tasks") or []):
+        for key in ("dataset", "train_dataset"):
+            if isinstance(task.get(key), Mapping):
+                where = f"eval.tasks[{i}].{key}"
+                try:
+                    built = registry.build("dataset", task[key], data_context(recipe, registry, split="eval"))
+                except (*USER_ERRORS, OSError, ValueError) as exc:
+                    raise ValueError(f"{where}: {exc}") from exc
+                sources[where] = (built, task[key])
+    return sources
 
 
 def _print_report(report: Any, *, shown: int, image_side: int, max_text_len: int, tokenizer: Any) -> None:
@@ -56,23 +83,20 @@ def check(args: argparse.Namespace) -> int:
     except USER_ERRORS as exc:
         return fail(exc)
     cfg = data_lib.data_config(recipe)
-    splits = ["train"] + (["eval"] if cfg.get("eval") is not None else [])
     workers = args.workers if args.workers is not None else min(os.cpu_count() or 1, 8)
-    datasets = {}
-    for split in splits:
-        try:
-            datasets[split] = data_lib.build_dataset(recipe, registry, split=split)
-        except (*USER_ERRORS, OSError, ValueError) as exc:
-            return fail(ValueError(f"data.{split}: {exc}"))
+    try:
+        datasets = build_sources(recipe, registry)
+    except (*USER_ERRORS, OSError, ValueError) as exc:
+        return fail(exc)
     tokenizer, token_note = None, ""
     try:
-        tokenizer = data_lib.build_tokenizer(recipe, registry, datasets["train"])
+        tokenizer = data_lib.build_tokenizer(recipe, registry, datasets["data.train"][0])
     except (*USER_ERRORS, OSError, ValueError) as exc:
         token_note = f"token lengths not counted: the tokenizer (data.tokenizer) cannot be built: {str(exc)[:200]}"
     failed = []
-    for split, dataset in datasets.items():
+    for split, (dataset, config) in datasets.items():
         reports = []
-        for name, source in leaf_sources(f"data.{split}", dataset, cfg[split]):
+        for name, source in leaf_sources(split, dataset, config):
             total = len(source) if hasattr(source, "__len__") and not hasattr(source, "shards") else None
             with tqdm(total=total, desc=name, unit=" samples", file=sys.stderr, disable=args.quiet,
                       leave=False, dynamic_ncols=True) as bar:
@@ -83,7 +107,7 @@ def check(args: argparse.Namespace) -> int:
         seen, bad = sum(r.samples for r in reports), sum(r.bad for r in reports)
         fraction = bad / seen if seen else 0.0
         if fraction > cfg["max_bad_fraction"]:
-            failed.append(f"data.{split}: {bad} of {seen} samples unusable ({fraction:.2%}), more than "
+            failed.append(f"{split}: {bad} of {seen} samples unusable ({fraction:.2%}), more than "
                           f"data.max_bad_fraction={cfg['max_bad_fraction']}")
     if token_note:
         print(token_note)

@@ -107,3 +107,12 @@ def test_eval_sets_skip_unreadable_samples_instead_of_repeating_neighbours(manif
     skipped = [name for b in batches for name in b.skipped]
     assert "missing.png" in skipped[0] and "corrupt.png" in skipped[1]  # 8 and 9 fill a batch that is not yielded
     assert "evaluation skipped 4 of 10 samples" in capsys.readouterr().err
+
+
+def test_evaluation_task_sources_are_checked_too(manifest, capsys):
+    task = json.dumps([{"type": "retrieval", "dataset": {"type": "manifest", "path": str(manifest)}}])
+    assert main(["data", "check", "tiny", "--set", f"eval.tasks={task}", "--quiet", "--workers", "0"]) == 1
+    out = capsys.readouterr()
+    assert "data.train (synthetic_shapes): 2048 samples, 0 unusable" in out.out
+    assert "eval.tasks[0].dataset (manifest): 10 samples, 4 unusable" in out.out
+    assert "eval.tasks[0].dataset: 4 of 10 samples unusable" in out.err
