@@ -13,7 +13,8 @@ import os
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Iterator, Mapping
+from pathlib import Path
+from typing import Any, Iterator, Mapping, Optional
 
 import jsonschema
 
@@ -247,7 +248,9 @@ def validate_recipe(recipe: Mapping[str, Any], registry: Registry, source: str =
     if isinstance(filled, dict):
         issues += _component_issues(registry, schema, filled, "$", filled)
     if not issues:
-        from framework.environment import environment_issues  # it names ValidationIssue from here
+        from framework.environment import (
+            environment_issues,  # it names ValidationIssue from here
+        )
 
         issues += _batch_issues(filled["train"], world_size or launch_world_size()) + environment_issues(filled)
     if not issues and build:
@@ -257,17 +260,58 @@ def validate_recipe(recipe: Mapping[str, Any], registry: Registry, source: str =
     return filled
 
 
-def components_used(recipe: Mapping[str, Any], registry: Registry) -> list[tuple[str, str]]:
-    """(kind, name) of every component a validated recipe names, nested ones included."""
-    found: list[tuple[str, str]] = []
+@dataclass(frozen=True)
+class ComponentEntry:
+    """One component a validated recipe names: where, which, and its params with defaults."""
 
-    def visit(schema: Mapping[str, Any], instance: Any) -> None:
-        for node, value, _ in _walk(schema, instance, "$"):
+    path: str
+    kind: str
+    name: str
+    params: dict[str, Any]
+    schema: Mapping[str, Any]
+
+
+def component_entries(recipe: Mapping[str, Any], registry: Registry) -> list[ComponentEntry]:
+    """Every component of a validated recipe, nested ones included, in recipe order."""
+    found: list[ComponentEntry] = []
+
+    def visit(schema: Mapping[str, Any], instance: Any, path: str) -> None:
+        for node, value, where in _walk(schema, instance, path):
             if COMPONENT_KEYWORD in node and isinstance(value, dict):
                 kind, name = node[COMPONENT_KEYWORD], value["type"]
-                found.append((kind, name))
                 params_schema = registry.get(kind, name).schema
-                visit(params_schema, fill_defaults(params_schema, value))
+                params = fill_defaults(params_schema, value)
+                found.append(ComponentEntry(where, kind, name, params, params_schema))
+                visit(params_schema, params, where)
 
-    visit(core_schema(), recipe)
+    visit(core_schema(), recipe, "$")
     return found
+
+
+def components_used(recipe: Mapping[str, Any], registry: Registry) -> list[tuple[str, str]]:
+    """(kind, name) of every component a validated recipe names, nested ones included."""
+    return [(entry.kind, entry.name) for entry in component_entries(recipe, registry)]
+
+
+PATH_KEYWORD = "x-framework-path"
+"""Marks a string parameter naming a local file or directory (``"file"``, ``"dir"`` or
+``"any"``) that a run reads: `framework validate` notes the ones missing on this machine."""
+
+
+def missing_paths(recipe: Mapping[str, Any], registry: Registry) -> list[ValidationIssue]:
+    """Files and directories the recipe names that do not exist here. Not errors: a recipe
+    is valid on a machine without its data or weights (shapes, FLOPs, masks), but a run
+    there would stop at the first of these."""
+    issues = []
+    for entry in component_entries(recipe, registry):
+        for key, prop in entry.schema.get("properties", {}).items():
+            value = entry.params.get(key)
+            if not (isinstance(prop, dict) and PATH_KEYWORD in prop and isinstance(value, str)):
+                continue
+            kind = prop[PATH_KEYWORD]
+            path = Path(value)
+            ok = path.is_file() if kind == "file" else path.is_dir() if kind == "dir" else path.exists()
+            if not ok:
+                issues.append(ValidationIssue(f"{entry.path}.{key}", f"{kind if kind != 'any' else 'path'} "
+                                                                     f"'{value}' does not exist on this machine"))
+    return issues

@@ -7,6 +7,7 @@ import argparse
 import json
 import re
 import shutil
+import sys
 from pathlib import Path
 
 from framework.commands.common import (
@@ -19,6 +20,7 @@ from framework.recipe import diff, load_recipe
 from framework.registry import default_registry
 from framework.resources import builtin_recipes, recipe_description, schema_path
 from framework.schema_gen import PROJECT_DISTRIBUTION, combined_schema
+from framework.validation import missing_paths
 
 COMBINED_SCHEMA_PATH = schema_path("framework.schema.json")
 
@@ -89,10 +91,17 @@ def copy_recipe(args: argparse.Namespace) -> int:
 
 def validate(args: argparse.Namespace) -> int:
     try:
-        recipe, _ = load_validated(args.recipe, args.overrides)
+        recipe, registry = load_validated(args.recipe, args.overrides)
     except USER_ERRORS as exc:
         return fail(exc)
     print(f"{args.recipe}: valid ({len(recipe['objectives'])} objectives, views: {', '.join(recipe['views'])})")
+    missing = missing_paths(recipe, registry)
+    for issue in missing:
+        print(f"note: {issue.format(args.recipe)}", file=sys.stderr)
+    if missing:
+        print(f"note: {len(missing)} file(s) the recipe names are missing here: it builds, shows and counts "
+              "(info, masks, bench --data synthetic) but `framework run` would stop; see `framework data check`",
+              file=sys.stderr)
     return 0
 
 
