@@ -116,21 +116,21 @@ def build_bert(
     checkpoint: Optional[str],
     context: Any,
 ) -> BertTextEncoder:
+    config = bert_config(  # the recipe's sizes; with a checkpoint, used only where it is not read and is gone
+        arch,
+        vocab_size=context["vocab_size"],
+        width=width,
+        depth=max(depth, layers[1]) if checkpoint is not None and layers else depth,  # a stand-in holds `layers`
+        heads=heads,
+        intermediate=intermediate,
+        max_positions=max_positions,
+        pad_token_id=context["pad_token_id"],
+        dropout=dropout,
+    )
     if checkpoint is None:
-        config = bert_config(
-            arch,
-            vocab_size=context["vocab_size"],
-            width=width,
-            depth=depth,
-            heads=heads,
-            intermediate=intermediate,
-            max_positions=max_positions,
-            pad_token_id=context["pad_token_id"],
-            dropout=dropout,
-        )
         model = (BertModel if arch == "bert" else RobertaModel)(config, add_pooling_layer=False)
     else:
-        _, model = checkpoint_model(checkpoint, arch, dropout, context)
+        _, model = checkpoint_model(checkpoint, arch, dropout, context, default=config)
         check_tokenizer(checkpoint, model.config, context)
     text_len = context.get("max_text_len")
     if text_len is not None and model.config.max_position_embeddings < text_len + (2 if arch == "roberta" else 0):

@@ -98,13 +98,14 @@ def build_bert_concat(*, arch: str, width: Optional[int], pool: str, depth: int,
                       intermediate: Optional[int], dropout: float, layers: Optional[list[int]],
                       checkpoint: Optional[str], context: Any) -> BertConcatFusion:
     pretrained = None
-    if checkpoint is None:
-        config = layer_config(arch, width=width or context["text_width"], heads=heads, intermediate=intermediate,
-                              dropout=dropout)
-    else:
-        config, pretrained = checkpoint_model(checkpoint, arch, dropout, context,
+    own = layer_config(arch, width=width or context["text_width"], heads=heads, intermediate=intermediate,
+                       dropout=dropout)
+    config = own
+    if checkpoint is not None:
+        config, pretrained = checkpoint_model(checkpoint, arch, dropout, context, default=own,
                                               need_model=context.get("load_pretrained", True))
-        depth = config.num_hidden_layers
+        # a stand-in for a checkpoint that is gone is as deep as the layers it selects
+        depth = max(depth, layers[1] if layers else 0) if config is own else config.num_hidden_layers
     if config.hidden_size % config.num_attention_heads:
         raise ValueError(f"fusion width {config.hidden_size} is not divisible by {config.num_attention_heads} heads; "
                          "pick heads dividing the width")

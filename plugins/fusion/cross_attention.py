@@ -88,19 +88,19 @@ def build_cross_attention(
     checkpoint: Optional[str],
     context: Any,
 ) -> CrossAttentionFusion:
-    if checkpoint is None:
-        pretrained = None
-        config = layer_config(
-            arch,
-            width=width or context["text_width"],
-            heads=heads,
-            intermediate=intermediate,
-            dropout=dropout,
-        )
-    else:
-        config, pretrained = checkpoint_model(checkpoint, arch, dropout, context,
+    own = layer_config(
+        arch,
+        width=width or context["text_width"],
+        heads=heads,
+        intermediate=intermediate,
+        dropout=dropout,
+    )
+    config, pretrained = own, None
+    if checkpoint is not None:
+        config, pretrained = checkpoint_model(checkpoint, arch, dropout, context, default=own,
                                               need_model=context.get("load_pretrained", True))
-        depth = config.num_hidden_layers
+        # a stand-in for a checkpoint that is gone is as deep as the layers it selects
+        depth = max(depth, layers[1] if layers else 0) if config is own else config.num_hidden_layers
     start, end = layer_range(layers, depth)
     return CrossAttentionFusion(
         cross_layers(config, start, end, pretrained),

@@ -112,13 +112,14 @@ def load_local(checkpoint: str, arch: str, dropout: float) -> nn.Module:
     )
 
 
-def checkpoint_model(checkpoint: str, arch: str, dropout: float, context: Any,
-                     *, need_model: bool = True) -> tuple[PretrainedConfig, Optional[nn.Module]]:
+def checkpoint_model(checkpoint: str, arch: str, dropout: float, context: Any, *, need_model: bool = True,
+                     default: Optional[PretrainedConfig] = None) -> tuple[PretrainedConfig, Optional[nn.Module]]:
     """The config and model of a local checkpoint, the config recorded in the build context
     (``framework.model_file``) so that a run's model file rebuilds it without the directory.
 
     Under ``load_pretrained=False`` no weights are read: the config comes from the model
-    file's record (else the directory's ``config.json``) and the model, when
+    file's record, else the directory's ``config.json``, else ``default`` (the recipe's own
+    sizes: a shapes-only build such as validation's needs no weights), and the model, when
     ``need_model``, is randomly initialised from it; the caller loads the real weights.
     """
     source = f"transformers:{checkpoint}"
@@ -127,15 +128,19 @@ def checkpoint_model(checkpoint: str, arch: str, dropout: float, context: Any,
         record_config(context, source, model.config.to_dict())
         return model.config, model
     stored = stored_config(context, source)
-    if stored is None:
-        if not (Path(checkpoint) / "config.json").is_file():
+    if stored is None and not (Path(checkpoint) / "config.json").is_file():
+        if default is None:
             raise FileNotFoundError(
                 f"text checkpoint '{checkpoint}' is gone and the model file records no config for it; "
                 "build with load_pretrained=True or restore the directory")
-        stored = AutoConfig.from_pretrained(checkpoint, local_files_only=True, trust_remote_code=False,
-                                            hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout).to_dict()
-    config = ARCHS[arch].from_dict(stored)
-    config._attn_implementation = "sdpa"
+        config = default  # the very object: callers tell it apart from a checkpoint's config
+    else:
+        if stored is None:
+            refuse_remote_code(checkpoint, "text checkpoint")
+            stored = AutoConfig.from_pretrained(checkpoint, **SAFE_PRETRAINED,
+                                                hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout).to_dict()
+        config = ARCHS[arch].from_dict(stored)
+        config._attn_implementation = "sdpa"
     if not need_model:
         return config, None
     return config, (BertModel if arch == "bert" else RobertaModel)(config, add_pooling_layer=False)

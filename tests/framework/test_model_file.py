@@ -13,6 +13,7 @@ from torch import nn
 from transformers import BertConfig, BertModel
 
 from framework.checkpoint import latest_checkpoint
+from framework.cli import main
 from framework.evaluate import EvalModel
 from framework.model_file import (
     ModelFileError,
@@ -100,3 +101,5 @@ def test_a_run_is_evaluated_after_its_pretrained_files_are_deleted(tmp_path, reg
         want_text = trainer.engine.module.text_encoder(tokens["input_ids"], tokens["attention_mask"]).tokens
         assert torch.equal(model.encode_images(images).tokens, want_image)
         assert torch.equal(model.encode_texts(texts).tokens, want_text)
+    task = json.dumps({"type": "retrieval", "max_samples": 16, "batch_size": 16})
+    assert main(["eval", str(run), "--task", task, "--out", str(tmp_path / "eval")]) == 0  # validation included
