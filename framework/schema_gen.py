@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 from typing import Any, Collection, Optional
 
-from framework.registry import COMPONENT_KEYWORD, KINDS, Registry
+from framework.registry import COMPONENT_KEYWORD, KINDS, Registry, default_type
 from framework.validation import core_schema
 
 PROJECT_DISTRIBUTION = "framework"
@@ -22,11 +22,21 @@ def distribution_name(provider: str) -> str:
     return provider.split("==")[0]
 
 
+def _default_def(kind: str, name: str) -> str:
+    """The ``$defs`` entry of the params of ``name``, for entries of ``kind`` that omit their type."""
+    return f"{kind}-{name}"
+
+
 def _expand(node: Any, kinds_used: set[str]) -> Any:
     if isinstance(node, dict):
         if COMPONENT_KEYWORD in node:
-            kinds_used.add(node[COMPONENT_KEYWORD])
-            out = {"$ref": f"#/$defs/{node[COMPONENT_KEYWORD]}"}
+            kind = node[COMPONENT_KEYWORD]
+            kinds_used.add(kind)
+            out: dict[str, Any] = {"$ref": f"#/$defs/{kind}"}
+            if default_type(node):  # an entry without "type" is one of the default type
+                kinds_used.add(_default_def(kind, default_type(node)))
+                out = {"if": {"required": ["type"]}, "then": out,
+                       "else": {"$ref": f"#/$defs/{_default_def(kind, default_type(node))}"}, "default": node["default"]}
             if "description" in node:
                 out["description"] = node["description"]
             return out
@@ -64,7 +74,11 @@ def combined_schema(registry: Registry, distributions: Optional[Collection[str]]
     defs: dict[str, Any] = {}
     while kinds_used - set(defs):
         for kind in sorted(kinds_used - set(defs)):
-            defs[kind] = _kind_def(registry, kind, kinds_used, distributions)
+            if kind in KINDS:
+                defs[kind] = _kind_def(registry, kind, kinds_used, distributions)
+            else:  # a default type's params: the branch of its kind's definition
+                of_kind, name = kind.split("-", 1)
+                defs[kind] = _expand(copy.deepcopy(dict(registry.get(of_kind, name).schema)), kinds_used)
     schema["$id"] = "https://framework.invalid/schemas/framework.schema.json"
     schema["$defs"] = dict(sorted(defs.items()))
     return schema
