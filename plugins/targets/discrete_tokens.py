@@ -33,12 +33,14 @@ def load_frozen_tokenizer(path: str, objective: Optional[str], context: BuildCon
     Its config and normalisation are recorded in the build context (the model file keeps
     them), so under ``load_pretrained=False`` it is rebuilt from that record without
     ``path``, and the caller loads its weights with the rest of the model."""
-    source = f"image_tokenizer:{path}:{objective or ''}"
-    if not context.get("load_pretrained", True) and (record := stored_config(context, source)) is not None:
+    source, load = f"image_tokenizer:{path}:{objective or ''}", context.get("load_pretrained", True)
+    if not load and (record := stored_config(context, source)) is not None:
         stored = StoredTokenizer(record["config"], {}, record["mean"], record["std"])
     else:
         stored = read_tokenizer(path, objective)
         record_config(context, source, {"config": stored.config, "mean": stored.mean, "std": stored.std})
+        if not load:  # a shapes-only build, or the caller loads a model file
+            stored.state = {}
     for key in ("mean", "std"):
         ours, theirs = [float(v) for v in context[key]], [float(v) for v in getattr(stored, key)]
         if ours != theirs:

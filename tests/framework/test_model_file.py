@@ -23,7 +23,7 @@ from framework.model_file import (
 )
 from framework.provenance import recipe_hash
 from framework.train import Trainer
-from tests.helpers import tiny_recipe
+from tests.helpers import RECIPES, tiny_recipe
 
 SHORT = ("train.steps=2", "train.log_every=1", "train.checkpoint_every=0", "train.micro_batch=8",
          "train.global_batch=8")
@@ -103,3 +103,22 @@ def test_a_run_is_evaluated_after_its_pretrained_files_are_deleted(tmp_path, reg
         assert torch.equal(model.encode_texts(texts).tokens, want_text)
     task = json.dumps({"type": "retrieval", "max_samples": 16, "batch_size": 16})
     assert main(["eval", str(run), "--task", task, "--out", str(tmp_path / "eval")]) == 0  # validation included
+
+
+def test_a_discrete_token_run_is_evaluated_after_its_image_tokenizer_is_deleted(tmp_path, registry):
+    """The frozen tokenizer of a discrete_tokens target is read from its run's model file at
+    training time, and rebuilt from the new run's own model file at evaluation."""
+    tokenizer_run, run = tmp_path / "tokenizer", tmp_path / "run"
+    tiny = ("train.steps=2", "train.log_every=1", "train.checkpoint_every=0")
+    Trainer(tiny_recipe(*tiny, path=RECIPES / "tokenizer-vq-tiny.json"), tokenizer_run, registry, progress=False).run()
+    recipe = tiny_recipe(*tiny, f"objectives.0.target.tokenizer={json.dumps(str(tokenizer_run))}",
+                         path=RECIPES / "m3ae-discrete.json")
+    trainer = Trainer(recipe, run, registry, progress=False)
+    trainer.run()
+    shutil.rmtree(tokenizer_run)
+    model = EvalModel.from_run(run, registry)
+    live = trainer.engine.module.state_dict()
+    tokenizer_keys = [k for k in live if ".target.tokenizer." in k]
+    assert tokenizer_keys
+    for name, value in model.model.state_dict().items():
+        assert torch.equal(value, live[name]), name
