@@ -30,7 +30,8 @@ from framework.data import (
 )
 from framework.registry import default_registry
 
-AUGMENT = {"random_resized_crop": {"scale": [0.5, 1.0]}, "hflip": {"p": 0.5}, "randaugment": {"num_ops": 2, "magnitude": 7}}
+AUGMENT = [{"type": "random_resized_crop", "scale": [0.5, 1.0]}, {"type": "hflip", "p": 0.5},
+           {"type": "randaugment", "num_ops": 2, "magnitude": 7}]
 
 
 def main() -> None:
@@ -51,7 +52,7 @@ def main() -> None:
             sample["image"].save(Path(tmp) / f"{i}.jpg", quality=90)
             lines.append(json.dumps({"image": f"{i}.jpg", "captions": sample["captions"], "boxes": sample["boxes"]}))
         (Path(tmp) / "m.jsonl").write_text("\n".join(lines))
-        for name, augment in (("eval_resize", {}), ("albef_augment", AUGMENT)):
+        for name, augment in (("eval_resize", []), ("albef_augment", AUGMENT)):
             recipe = {"data": {"train": {"type": "manifest", "path": str(Path(tmp) / "m.jsonl")},
                                "tokenizer": {"type": "wordpiece_from_data"}, "image_size": args.image_size,
                                "max_text_len": 32, "augment": augment, "num_workers": 0}}

@@ -22,7 +22,8 @@ of its peak lr at every optimiser step. A new optimizer or schedule is a plugin:
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 
@@ -64,9 +65,9 @@ def optimizer_schema(properties: Mapping[str, Any]) -> dict[str, Any]:
     return _schema(OPTIMIZER_PROPERTIES, properties)
 
 
-def schedule_schema(properties: Mapping[str, Any] = {}) -> dict[str, Any]:  # noqa: B006 (read only)
+def schedule_schema(properties: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """A warm-up schedule params schema: ``properties`` plus :data:`SCHEDULE_PROPERTIES`."""
-    return _schema(SCHEDULE_PROPERTIES, properties)
+    return _schema(SCHEDULE_PROPERTIES, properties or {})
 
 
 class OptimizerComponent:

@@ -15,7 +15,8 @@ the same way whatever the worker count and after an exact resume.
 
 from __future__ import annotations
 
-from typing import Any, Mapping, NamedTuple, Optional, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
 
 import torch
 from PIL import Image
@@ -31,7 +32,7 @@ class AugmentSample(NamedTuple):
     image: Image.Image
     boxes: tv_tensors.BoundingBoxes
     """[M, 4] ``XYXY`` pixels on the image's canvas."""
-    captions: Optional[list[str]]
+    captions: list[str] | None
     """``None`` for a sample without text."""
 
 
@@ -85,19 +86,19 @@ class SampleTransform:
         return out
 
 
-def build_augments(data: Mapping[str, Any], registry: Optional[Registry] = None) -> list[Any]:
+def build_augments(data: Mapping[str, Any], registry: Registry | None = None) -> list[Any]:
     """The ``data.augment`` components of a defaults-filled ``data`` section, built with
     ``image_size``, ``mean`` and ``std`` in their context."""
     augment = data.get("augment", [])
     if isinstance(augment, Mapping):
-        raise ValueError(f"data.augment is a list of augment components; for {dict(augment)} write "
+        raise TypeError(f"data.augment is a list of augment components; for {dict(augment)} write "
                          f"{legacy_augment(augment)}")
     registry = registry or default_registry()
     context = BuildContext(registry, {key: data[key] for key in ("image_size", "mean", "std")})
     return [registry.build("augment", config, context) for config in augment]
 
 
-def build_transform(data: Mapping[str, Any], *, train: bool, registry: Optional[Registry] = None) -> SampleTransform:
+def build_transform(data: Mapping[str, Any], *, train: bool, registry: Registry | None = None) -> SampleTransform:
     """The train (augmenting) or eval transform of a defaults-filled ``data`` section."""
     augments = build_augments(data, registry) if train else []
     return SampleTransform(image_size=data["image_size"], mean=data["mean"], std=data["std"], augments=augments)

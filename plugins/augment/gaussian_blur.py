@@ -4,7 +4,7 @@ pixels (MoCo v2: [0.1, 2.0], p 0.5). Photometric: boxes stay."""
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from PIL import ImageFilter

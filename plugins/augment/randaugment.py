@@ -5,7 +5,7 @@ with boxes draws only from the photometric operations of the set."""
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from torchvision.transforms import InterpolationMode, v2
 

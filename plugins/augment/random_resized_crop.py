@@ -3,7 +3,7 @@ random area fraction and aspect ratio, resized to ``image_size``; boxes are cut 
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from torchvision.transforms import InterpolationMode, v2
 

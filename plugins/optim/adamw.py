@@ -4,7 +4,8 @@ which the non-finite guard skips an update without a host sync."""
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 

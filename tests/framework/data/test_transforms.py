@@ -6,7 +6,12 @@ from framework_plugins import augment as augment_plugin
 from PIL import Image
 
 from framework.data.samples import sample_rng
-from framework.data.transforms import SampleTransform, build_augments, build_transform, legacy_augment
+from framework.data.transforms import (
+    SampleTransform,
+    build_augments,
+    build_transform,
+    legacy_augment,
+)
 from tests.helpers import registry_of
 
 DATA = {"image_size": 20, "mean": [0.5] * 3, "std": [0.5] * 3}
@@ -71,7 +76,7 @@ def test_text_only_sample_passes_through():
 def test_the_old_augment_object_is_refused_with_its_list_form():
     old = {"random_resized_crop": {"scale": [0.5, 1.0]}, "hflip": {}}
     assert legacy_augment(old) == [{"type": "random_resized_crop", "scale": [0.5, 1.0]}, {"type": "hflip"}]
-    with pytest.raises(ValueError, match=r"is a list of augment components.*'type': 'random_resized_crop'"):
+    with pytest.raises(TypeError, match=r"is a list of augment components.*'type': 'random_resized_crop'"):
         build_augments({**DATA, "augment": old})
 
 
