@@ -55,6 +55,9 @@ NOT_FUZZED = {  # (kind, name): why no tiny recipe can carry it
     ("tokenizer", "pretrained"): "needs a saved tokenizer directory",
     ("image_masking", "region"): "no tiny recipe uses it (vlmae-region-masking.json)",
     ("target", "discrete_tokens"): "no tiny recipe uses it (needs a trained image tokenizer)",
+    ("schedule", "constant"): "no tiny recipe uses it (tests/framework/test_engine_optim.py pins its curve)",
+    **{("augment", name): "no tiny recipe uses it (tests/plugins/augment runs it from its defaults)"
+       for name in ("hflip", "colour_jitter", "grayscale", "gaussian_blur")},
     **{("evaluator", name): "built by `framework eval`, not by the model"
        for name in ("linear_probe", "reconstruction", "retrieval", "zero_shot")},
 }
@@ -165,7 +168,7 @@ def keep_nested(schema: dict, config: dict) -> dict:
             if k == "type" or COMPONENT_KEYWORD in props.get(k, {}) or REF_KEYWORD in props.get(k, {})}
 
 
-DATA_KINDS = {"dataset", "tokenizer"}
+DATA_KINDS = {"dataset", "tokenizer", "augment"}
 
 
 def build_data(recipe: dict) -> tuple[Any, dict]:
