@@ -2,9 +2,9 @@
 
 from framework import hookimpl
 
-from . import linear_probe, reconstruction, retrieval, zero_shot
+from . import classification, linear_probe, reconstruction, retrieval, zero_shot
 
-MODULES: list = [retrieval, zero_shot, linear_probe, reconstruction]
+MODULES: list = [retrieval, zero_shot, linear_probe, reconstruction, classification]
 
 
 @hookimpl

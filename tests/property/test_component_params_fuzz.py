@@ -49,6 +49,7 @@ NOT_FUZZED = {  # (kind, name): why no tiny recipe can carry it
     ("dataset", "coco_captions"): "needs annotation files on disk",
     ("dataset", "flickr30k"): "needs caption files on disk",
     ("dataset", "image_folder"): "needs an image directory",
+    ("dataset", "karpathy"): "needs a Karpathy split file and images on disk",
     ("dataset", "manifest"): "needs a manifest file",
     ("dataset", "text_lines"): "needs a text file",
     ("dataset", "webdataset"): "needs tar shards",
@@ -59,7 +60,7 @@ NOT_FUZZED = {  # (kind, name): why no tiny recipe can carry it
     **{("augment", name): "no tiny recipe uses it (tests/plugins/augment runs it from its defaults)"
        for name in ("hflip", "colour_jitter", "grayscale", "gaussian_blur")},
     **{("evaluator", name): "built by `framework eval`, not by the model"
-       for name in ("linear_probe", "reconstruction", "retrieval", "zero_shot")},
+       for name in ("classification", "linear_probe", "reconstruction", "retrieval", "zero_shot")},
 }
 
 
