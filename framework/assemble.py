@@ -25,11 +25,21 @@ def tokenizer_context(tokenizer: Any) -> dict[str, Any]:
         "mask_token_id": tokenizer.mask_token_id,
         "cls_token_id": tokenizer.cls_token_id,
         "special_token_ids": sorted(set(tokenizer.all_special_ids)),
-        # a pretrained text encoder compares these with its checkpoint's own tokenizer
-        "tokenizer_vocab": tokenizer.get_vocab(),
-        "special_tokens": {role: (token, tokenizer.convert_tokens_to_ids(token))
-                           for role, token in tokenizer.special_tokens_map.items() if isinstance(token, str)},
+        **_vocabulary(tokenizer),
     }
+
+
+def _vocabulary(tokenizer: Any) -> dict[str, Any]:
+    """Token -> id and the special tokens, which a pretrained text encoder compares with its
+    checkpoint's own tokenizer; ``None`` for the stand-in of a shapes-only build (or any
+    object with only a tokenizer's sizes and ids)."""
+    from framework.bench.synthetic import StandInTokenizer
+
+    if isinstance(tokenizer, StandInTokenizer) or not hasattr(tokenizer, "get_vocab"):
+        return {"tokenizer_vocab": None, "special_tokens": None}
+    return {"tokenizer_vocab": tokenizer.get_vocab(),
+            "special_tokens": {role: (token, tokenizer.convert_tokens_to_ids(token))
+                               for role, token in tokenizer.special_tokens_map.items() if isinstance(token, str)}}
 
 
 def assemble(recipe: Mapping[str, Any], registry: Registry, tokenizer: Any, *,

@@ -30,12 +30,20 @@ def count_params(module: Optional[nn.Module], trainable_only: bool = False) -> i
 
 
 def params_by_component(model: Pretrainer, teacher: Optional[nn.Module]) -> dict[str, int]:
-    """Parameter count of each top-level component (decoders and objectives by name)."""
-    counts = {"image_encoder": count_params(model.image_encoder), "text_encoder": count_params(model.text_encoder)}
+    """Parameter count of each top-level component (decoders and objectives by name). A tensor
+    two components share (BERT's MLM decoder tied to the word embeddings) counts once, in the
+    first that holds it, so the rows add up to the total."""
+    components = {"image_encoder": model.image_encoder, "text_encoder": model.text_encoder}
     if model.fusion is not None:
-        counts["fusion"] = count_params(model.fusion)
-    counts.update({f"decoders.{n}": count_params(m) for n, m in model.decoders.items()})
-    counts.update({f"objectives.{n}": count_params(m) for n, m in model.objectives.items()})
+        components["fusion"] = model.fusion
+    components.update({f"decoders.{n}": m for n, m in model.decoders.items()})
+    components.update({f"objectives.{n}": m for n, m in model.objectives.items()})
+    seen: set[int] = set()
+    counts = {}
+    for name, module in components.items():
+        own = [p for p in (module.parameters() if module is not None else ()) if id(p) not in seen]
+        seen.update(id(p) for p in own)
+        counts[name] = sum(p.numel() for p in own)
     counts["total"] = count_params(model)
     counts["total (trained)"] = count_params(model, trainable_only=True)
     if teacher is not None:

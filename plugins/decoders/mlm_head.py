@@ -4,10 +4,11 @@
 word embeddings: the same tensor, so it costs only the transform and a per-token bias
 (0.62M on BERT-base instead of 23.4M for an untied vocabulary projection). This is the
 ``cls.predictions`` of ``BertForMaskedLM`` and the ``lm_head`` of ``RobertaForMaskedLM``,
-which ALBEF's model reuses (and VLMAE and MAMO after it). ``checkpoint`` loads the transform
-and the bias from such a local ``save_pretrained`` directory (bert-base-uncased and
-roberta-base ship them); the decoder weight then is the text encoder's embeddings, loaded
-by the encoder from its own checkpoint.
+which ALBEF's model reuses (and VLMAE and MAMO after it). The transform and the bias load
+from a local ``save_pretrained`` directory of such a model (bert-base-uncased and
+roberta-base ship them): by default the text encoder's own checkpoint, so a recipe names
+BERT once; the decoder weight is the text encoder's embeddings, loaded with the encoder.
+A randomly initialised text encoder gives a randomly initialised head.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from framework.registry import BuildContext, ComponentSpec
 SOURCES = {"bert": ("cls.predictions", "transform.dense", "transform.LayerNorm"),
            "roberta": ("lm_head", "dense", "layer_norm")}
 """Per architecture: the head's module in ``*ForMaskedLM`` and its dense / LayerNorm names."""
+TEXT_ENCODER = "text_encoder"
+"""``checkpoint`` value meaning: the directory the text encoder was loaded from, if any."""
 
 
 class BertMLMHead(nn.Module):
@@ -90,6 +93,8 @@ def bert_mlm_head(*, tie: bool, checkpoint: Optional[str], eps: Optional[float],
     width = embeddings.weight.shape[1] if embeddings is not None else context["in_dim"]
     eps = eps if eps is not None else context.get("text_layer_norm_eps", 1e-12)
     head = BertMLMHead(context["in_dim"], embeddings, vocab, width=width, eps=eps, tie=tie)
+    if checkpoint == TEXT_ENCODER:
+        checkpoint = context.get("text_checkpoint")
     if checkpoint is not None and context.get("load_pretrained", True):  # False: shapes only, or a model file
         head.load_pretrained(checkpoint)
     return head
@@ -100,9 +105,10 @@ COMPONENTS = [ComponentSpec("head", "bert_mlm", bert_mlm_head, {
     "properties": {
         "tie": {"type": "boolean", "default": True,
                 "description": "Decoder weight is the text encoder's word embeddings (BERT's weight tying)."},
-        "checkpoint": {"type": ["string", "null"], "default": None,
+        "checkpoint": {"type": ["string", "null"], "default": TEXT_ENCODER,
                        "description": "Local BertForMaskedLM / RobertaForMaskedLM directory whose cls.predictions / "
-                                      "lm_head initialise the transform and bias; null = random init."},
+                                      "lm_head initialise the transform and bias; \"text_encoder\" = the text "
+                                      "encoder's checkpoint (random init when it has none); null = random init."},
         "eps": {"type": ["number", "null"], "exclusiveMinimum": 0, "default": None,
                 "description": "LayerNorm eps; null = the text encoder's (BERT 1e-12, RoBERTa 1e-5)."},
     },

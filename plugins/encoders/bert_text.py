@@ -137,7 +137,9 @@ def build_bert(
         raise ValueError(f"the text encoder has {model.config.max_position_embeddings} positions but captions are "
                          f"{text_len} tokens (data.max_text_len); raise max_positions or lower data.max_text_len")
     start, end = layer_range(layers, model.config.num_hidden_layers)
-    return BertTextEncoder(model, start, end)
+    encoder = BertTextEncoder(model, start, end)
+    encoder.checkpoint = checkpoint  # where heads tied to this encoder find their own weights (bert_mlm)
+    return encoder
 
 
 COMPONENTS = [

@@ -57,7 +57,8 @@ def check_tokenizer(checkpoint: str, config: Any, context: Any) -> None:
     if size > config.vocab_size:
         problems.append(f"the tokenizer has {size} ids but the checkpoint embeds only {config.vocab_size}")
     pad = context.get("pad_token_id")
-    if pad is not None and config.pad_token_id is not None and pad != config.pad_token_id:
+    real = vocab is not None  # else a shapes-only build's stand-in: only its size is the real tokenizer's
+    if real and pad is not None and config.pad_token_id is not None and pad != config.pad_token_id:
         problems.append(f"padding id {pad} where the checkpoint pads with {config.pad_token_id}")
     if problems:
         fix = (f"set data.tokenizer to {{\"type\": \"pretrained\", \"path\": \"{checkpoint}\"}} (the directory "

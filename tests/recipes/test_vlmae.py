@@ -34,7 +34,18 @@ def changed_paths(name: str) -> set[str]:
 
 @pytest.mark.parametrize("name", ["vlmae.json", "vlmae-tiny.json", *ABLATIONS])
 def test_recipe_validates(registry, name):
-    validate_recipe(load_recipe(RECIPES / name), registry, source=name)
+    recipe = load_recipe(RECIPES / name)
+    for slot in ("image_encoder", "text_encoder", "fusion"):  # local files of the paper's weights, absent here
+        recipe["model"][slot]["checkpoint"] = None
+    recipe["data"]["tokenizer"] = {"type": "wordpiece_from_data", "vocab_size": 30522}
+    validate_recipe(recipe, registry, source=name)
+
+
+def test_mlm_is_berts_head_tied_to_the_word_embeddings():
+    """ALBEF (and VLMAE after it) predicts masked words with BertForMaskedLM's head."""
+    for name in ("albef.json", "vlmae.json", "vlmae-tiny.json"):
+        (mlm,) = [o for o in load_recipe(RECIPES / name)["objectives"] if o["type"] == "mlm"]
+        assert mlm["head"]["type"] == "bert_mlm", name
 
 
 @pytest.mark.parametrize("name", sorted(ABLATIONS))

@@ -27,7 +27,7 @@ def encoder_and_head(registry: Registry, encoder: dict, head: dict):
     context = BuildContext(registry, {"vocab_size": VOCAB, "pad_token_id": PAD, "max_text_len": T})
     text = registry.build("text_encoder", encoder, context)
     built = context.build("head", head, in_dim=text.width, out_dim=VOCAB, text_embeddings=text.input_embeddings(),
-                          text_layer_norm_eps=text.layer_norm_eps)
+                          text_layer_norm_eps=text.layer_norm_eps, text_checkpoint=text.checkpoint)
     return text, built
 
 
@@ -43,8 +43,9 @@ def test_decoder_is_the_word_embedding_tensor_and_counts_once(registry):
     assert embedding.grad is not None and embedding.grad.abs().sum() > 0  # the MLM loss trains the embeddings
 
 
-@pytest.mark.parametrize("arch", ["bert", "roberta"])
-def test_loaded_head_gives_transformers_masked_lm_logits(registry, tmp_path, arch):
+@pytest.mark.parametrize("arch,named", [("bert", False), ("roberta", False), ("bert", True)])
+def test_loaded_head_gives_transformers_masked_lm_logits(registry, tmp_path, arch, named):
+    """By default the head loads from the text encoder's checkpoint; a named directory works too."""
     if arch == "bert":
         reference = BertForMaskedLM(BertConfig(vocab_size=VOCAB, pad_token_id=PAD, **SIZES))
     else:
@@ -56,7 +57,7 @@ def test_loaded_head_gives_transformers_masked_lm_logits(registry, tmp_path, arc
                 p.add_(torch.randn_like(p) * 0.1)
     reference.eval().save_pretrained(tmp_path)
     text, head = encoder_and_head(registry, {"type": "bert", "arch": arch, "checkpoint": str(tmp_path), "dropout": 0.0},
-                                  {"type": "bert_mlm", "checkpoint": str(tmp_path)})
+                                  {"type": "bert_mlm", **({"checkpoint": str(tmp_path)} if named else {})})
     ids = torch.randint(PAD + 2, VOCAB, (B, T), generator=torch.Generator().manual_seed(0))
     attention = torch.ones(B, T, dtype=torch.long)
     expected = reference(input_ids=ids, attention_mask=attention).logits
@@ -78,5 +79,7 @@ def test_tying_needs_embeddings_of_the_predicted_vocabulary(registry):
         context.build("head", {"type": "bert_mlm"}, in_dim=32, out_dim=VOCAB)
     with pytest.raises(Exception, match="embeds 40 ids but the tokenizer has 50"):
         context.build("head", {"type": "bert_mlm"}, in_dim=32, out_dim=VOCAB, text_embeddings=torch.nn.Embedding(40, 32))
+    random = context.build("head", {"type": "bert_mlm", "tie": False}, in_dim=24, out_dim=VOCAB, text_checkpoint=None)
+    assert torch.count_nonzero(random.bias) == 0  # no checkpoint anywhere: BERT's initialisation
     untied = context.build("head", {"type": "bert_mlm", "tie": False}, in_dim=24, out_dim=VOCAB)
     assert untied(torch.randn(B, 24)).shape == (B, VOCAB)
