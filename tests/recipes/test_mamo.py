@@ -3,6 +3,7 @@ of the main recipe and the Table 9 MIM-target variants with falling losses."""
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 from typing import Any
@@ -19,17 +20,25 @@ from tests.helpers import RECIPES
 
 TABLE9 = {"features": "mamo-mim-features.json", "pixels": "mamo-mim-pixels.json", "tokens": "mamo-mim-tokens.json"}
 MIM, MRM = "$.objectives[3]", "$.objectives[2]"
-ABLATIONS = {  # recipe -> JSON paths it may change relative to mamo.json (besides its description)
+TASKS = ("$.objectives", "$.model.teacher.modules")
+ABLATIONS = {  # recipe -> JSON paths it may change relative to mamo-ablation.json (besides its description)
     "mamo-mim-features.json": (),
     "mamo-mim-pixels.json": (MIM, "$.model.decoders"),
     "mamo-mim-tokens.json": (MIM,),
     "mamo-mim-decoder.json": (MIM, "$.model.decoders"),
+    "mamo-mim-decoder-4.json": (MIM, "$.model.decoders"),
+    "mamo-mim-decoder-6.json": (MIM, "$.model.decoders"),
     "mamo-mrm-image.json": (f"{MRM}.modalities",),
     "mamo-mrm-text.json": (f"{MRM}.modalities",),
     "mamo-mrm-no-predictor.json": (f"{MRM}.predictor", f"{MRM}.with_predictor"),
     "mamo-mrm-online-target.json": (f"{MRM}.target", "$.model.teacher.modules"),
-    "mamo-no-mrm.json": ("$.objectives", "$.model.teacher.modules"),
+    "mamo-no-mrm.json": TASKS,  # Table 6 row 3
+    "mamo-tasks-itc-itm.json": TASKS,  # Table 6 rows 1, 2, 4, 5
+    "mamo-tasks-itc-itm-mlm.json": TASKS,
+    "mamo-tasks-itc-itm-mrm.json": TASKS,
+    "mamo-tasks-itc-itm-mrm-mlm.json": TASKS,
 }
+PRETRAINED = ("image_encoder", "text_encoder", "fusion")
 
 
 class BertBaseVocabulary:
@@ -52,14 +61,28 @@ def changed_paths(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
     return [path for path in lines if path != "$.description"]
 
 
+def without_pretrained_files(recipe: dict[str, Any]) -> dict[str, Any]:
+    """A copy with random init where the recipe names local checkpoints (not present here)."""
+    recipe = copy.deepcopy(recipe)
+    for slot in PRETRAINED:
+        recipe["model"][slot]["checkpoint"] = None
+    return recipe
+
+
 def test_paper_size_parameter_counts(registry):
-    """Sec. 4.2: ViT-B/16 has 85.9M parameters and BERT-base (text encoder + fusion) 110.1M."""
-    recipe = validate_recipe(resolved("mamo.json"), registry)
+    """Sec. 4.2: ViT-B/16 has 85.9M parameters and BERT-base 110.1M: text encoder, the 6 fusion
+    layers and BERT's MLM head (decoder tied to the word embeddings), plus the pooler we omit."""
+    recipe = validate_recipe(without_pretrained_files(resolved("mamo.json")), registry)
     torch.manual_seed(0)
     student, teacher = assemble(recipe, registry, BertBaseVocabulary())
     counts = params_by_component(student, teacher)
     assert counts["image_encoder"] == pytest.approx(85.9e6, rel=0.001)
-    assert counts["text_encoder"] + counts["fusion"] == pytest.approx(110.1e6, rel=0.015)
+    d, vocab = 768, 30522
+    head = student.objectives["mlm"].head
+    assert head.decoder.weight is student.text_encoder.input_embeddings().weight
+    assert counts["objectives.mlm"] == d * d + d + 2 * d + vocab  # transform + LayerNorm + bias: the tied part counts once
+    pooler = d * d + d
+    assert counts["text_encoder"] + counts["fusion"] + counts["objectives.mlm"] + pooler == pytest.approx(110.1e6, rel=0.001)
     ema = ("image_encoder", "text_encoder", "fusion", "objectives.mrm")
     assert counts["teacher (EMA, not trained)"] == sum(counts[k] for k in ema) - sum(
         p.numel() for p in student.objectives["mrm"].predictor.parameters())
@@ -67,17 +90,42 @@ def test_paper_size_parameter_counts(registry):
 
 @pytest.mark.parametrize("name", sorted(ABLATIONS))
 def test_ablation_recipes_validate_and_change_only_their_component(registry, name):
-    validate_recipe(resolved(name), registry, source=name)
-    changed = changed_paths(resolved("mamo.json"), resolved(name))
+    validate_recipe(without_pretrained_files(resolved(name)), registry, source=name)
+    changed = changed_paths(resolved("mamo-ablation.json"), resolved(name))
     allowed = ABLATIONS[name]
     assert all(path.startswith(allowed) for path in changed), changed
     assert bool(changed) == bool(allowed)
 
 
+def test_ablation_regime_is_mamo_for_10_epochs(registry):
+    """Sec. 4.4: ablations train 'a shorter training scheduler of 10 epochs' (mamo.json: 40)."""
+    assert changed_paths(resolved("mamo.json"), resolved("mamo-ablation.json")) == ["$.train.steps"]
+    full, short = resolved("mamo.json")["train"], resolved("mamo-ablation.json")["train"]
+    assert short["steps"] == round(full["steps"] / 4)
+    depths = {name: resolved(name)["model"]["decoders"]["mim"]["depth"] for name in
+              ("mamo-mim-decoder.json", "mamo-mim-decoder-4.json", "mamo-mim-decoder-6.json")}
+    assert sorted(depths.values()) == [2, 4, 6]  # Table 10's rows beside depth 0 (the MLP)
+    rows = {name: sorted(o["type"] for o in resolved(name)["objectives"]) for name in
+            ("mamo-tasks-itc-itm.json", "mamo-tasks-itc-itm-mlm.json", "mamo-no-mrm.json", "mamo-tasks-itc-itm-mrm.json",
+             "mamo-tasks-itc-itm-mrm-mlm.json", "mamo-ablation.json")}
+    assert list(rows.values()) == [  # Table 6's six rows in order
+        ["itc", "itm"], ["itc", "itm", "mlm"], ["itc", "itm", "mim", "mlm"], ["itc", "itm", "mrm"],
+        ["itc", "itm", "mlm", "mrm"], ["itc", "itm", "mim", "mlm", "mrm"]]
+
+
+def test_fusion_is_bert_layers_7_to_12_over_both_modalities(registry):
+    """Sec. 3.1: text encoder and fusion are the first and last 6 layers of BERT-base, the fusion
+    run over the concatenated visual and linguistic tokens."""
+    model = resolved("mamo.json")["model"]
+    assert model["fusion"]["type"] == "bert_concat" and model["fusion"]["layers"] == [6, 12]
+    assert model["text_encoder"]["layers"] == [0, 6]
+    assert model["fusion"]["checkpoint"] == model["text_encoder"]["checkpoint"]
+
+
 def test_table9_recipes_differ_only_in_the_mim_target(registry):
     recipes = {k: resolved(v) for k, v in TABLE9.items()}
     for name, recipe in recipes.items():
-        validate_recipe(recipe, registry, source=TABLE9[name])
+        validate_recipe(without_pretrained_files(recipe), registry, source=TABLE9[name])
     targets = {k: r["objectives"][3]["target"]["type"] for k, r in recipes.items()}
     assert targets == {"features": "teacher_features", "pixels": "pixels", "tokens": "discrete_tokens"}
     for name in ("pixels", "tokens"):

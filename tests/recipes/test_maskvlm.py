@@ -3,6 +3,7 @@ the tiny recipe training with every loss falling under ZeRO-2 on 2 processes."""
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 from typing import Any
@@ -25,12 +26,15 @@ LOSS_ABLATIONS = {  # Table 5: recipe -> objective types it keeps
     "maskvlm-loss-itc-itm-mlm.json": ["itc", "itm", "mlm"],
     "maskvlm-loss-itc-itm-mim.json": ["itc", "itm", "mim"],
 }
-VIEW_ABLATIONS = {  # recipe -> every JSON path it may change (besides its description)
-    "maskvlm-mask-both.json": {"$.views.masked_both", f"{MIM}.view", f"{MLM}.view"},  # Table 6
-    "maskvlm-ratio-50-30.json": {"$.views.masked_image.image.ratio"},  # Table 7
-    "maskvlm-ratio-70-30.json": {"$.views.masked_image.image.ratio"},
-    "maskvlm-ratio-60-15.json": {"$.views.masked_text.text.ratio"},
+VIEW_ABLATIONS = {  # recipe -> (its base, every JSON path it may change besides its description)
+    "maskvlm-mask-both.json": ("maskvlm.json", {"$.views.masked_both", f"{MIM}.view", f"{MLM}.view"}),  # Table 6: Sec. 4.1
+    "maskvlm-ratio-50-30.json": ("maskvlm-ablation.json", {"$.views.masked_image.image.ratio"}),  # Table 7
+    "maskvlm-ratio-70-30.json": ("maskvlm-ablation.json", {"$.views.masked_image.image.ratio"}),
+    "maskvlm-ratio-60-15.json": ("maskvlm-ablation.json", {"$.views.masked_text.text.ratio"}),
 }
+REGIME = ("$.data.train", "$.schedule.warmup_steps", "$.train.steps")
+"""What the ablation regime and Table 4's rows change: the data subset and the epochs it sets."""
+COCO, CC3M = 566_747, 2_912_317
 
 
 class RobertaBaseVocabulary:
@@ -115,17 +119,46 @@ def test_paper_hyper_parameters_are_in_the_recipe(registry):
 
 @pytest.mark.parametrize("name, kept", LOSS_ABLATIONS.items())
 def test_loss_ablation_only_drops_objectives(registry, name, kept):
-    main, ablation = resolved("maskvlm.json"), resolved(name)
-    validate_recipe(ablation, registry, source=name)
+    main, ablation = resolved("maskvlm-ablation.json"), resolved(name)
+    validate_recipe(without_pretrained_files(ablation), registry, source=name)
     assert changed_paths(main, ablation) <= {"$.objectives"}
     assert ablation["objectives"] == [o for o in main["objectives"] if o["type"] in kept]
 
 
-@pytest.mark.parametrize("name, allowed", VIEW_ABLATIONS.items())
-def test_view_ablation_changes_only_its_keys(registry, name, allowed):
+@pytest.mark.parametrize("name, base, allowed", [(k, *v) for k, v in VIEW_ABLATIONS.items()])
+def test_view_ablation_changes_only_its_keys(registry, name, base, allowed):
     ablation = resolved(name)
-    validate_recipe(ablation, registry, source=name)
-    assert changed_paths(resolved("maskvlm.json"), ablation) == allowed
+    validate_recipe(without_pretrained_files(ablation), registry, source=name)
+    assert changed_paths(resolved(base), ablation) == allowed
+
+
+def without_pretrained_files(recipe: dict[str, Any]) -> dict[str, Any]:
+    """A copy with random init and a learnt tokenizer where the recipe names local files absent here."""
+    recipe = copy.deepcopy(recipe)
+    for encoder in ("image_encoder", "text_encoder"):
+        recipe["model"][encoder]["checkpoint"] = None
+    recipe["data"]["tokenizer"] = {"type": "wordpiece_from_data", "vocab_size": 50265}
+    return recipe
+
+
+@pytest.mark.parametrize("name, cc_percent, base", [
+    ("maskvlm-ablation.json", 50, "maskvlm.json"), ("maskvlm-data-cc25.json", 25, "maskvlm-ablation.json"),
+    ("maskvlm-data-cc10.json", 10, "maskvlm-ablation.json"), ("albef-data-cc50.json", 50, "albef.json"),
+    ("albef-data-cc25.json", 25, "albef-data-cc50.json"), ("albef-data-cc10.json", 10, "albef-data-cc50.json")])
+def test_ablation_regime_and_table4_rows(name, cc_percent, base):
+    """Sec. 4.1/4.4: CC X% + COCO for 30 epochs (5 warm-up epochs for MaskVLM), batch 512; Table 4
+    gives each subset's size (2M, 1.3M, 0.9M pairs)."""
+    recipe = resolved(name)
+    changed = changed_paths(resolved(base), recipe)
+    assert changed and all(path.startswith(REGIME) for path in changed), changed
+    train = recipe["data"]["train"]
+    assert [s["path"] for s in train["sources"]] == ["data/4m/coco_karpathy_train.jsonl",
+                                                      f"data/4m/cc3m_{cc_percent}pct.jsonl"]
+    assert train["weights"] == [COCO, round(CC3M * cc_percent / 100)] and train["samples"] == sum(train["weights"])
+    assert train["samples"] / 1e6 == pytest.approx({50: 2.0, 25: 1.3, 10: 0.9}[cc_percent], abs=0.05)
+    assert recipe["train"]["steps"] == round(30 * train["samples"] / 512)
+    if name.startswith("maskvlm"):
+        assert recipe["schedule"]["warmup_steps"] == round(5 * train["samples"] / 512)
 
 
 def test_mask_both_view_masks_both_modalities_as_the_main_views_do():
