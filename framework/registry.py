@@ -143,9 +143,9 @@ class LoadFailure:
     components: tuple[tuple[str, str], ...] = ()
 
 
-class ComponentBuildError(RegistryError):
-    """A component's factory refused its params or the sizes of the components around it;
-    ``path`` is the JSON path of its entry in the recipe."""
+class ComponentBuildError(RegistryError, ValueError):
+    """A component's factory refused its params or the sizes of the components around it
+    (a ``ValueError`` like the factory's own); ``path`` is the JSON path of its entry."""
 
     def __init__(self, path: str, message: str) -> None:
         super().__init__(f"{path}: {message}")

@@ -7,6 +7,7 @@ import torch
 from encoder_helpers import PAD, VOCAB, random_mask
 from transformers import BertConfig, BertModel, RobertaConfig, RobertaModel
 
+from framework.registry import ComponentBuildError
 from framework.types import TextMaskingOutput
 
 TINY = {
@@ -120,7 +121,7 @@ def test_checkpoint_round_trip_and_layer_range(context, tmp_path, arch):
 
 
 def test_bad_checkpoints_and_ranges_are_refused(context, tmp_path):
-    with pytest.raises(FileNotFoundError, match="config.json"):
+    with pytest.raises(ComponentBuildError, match="config.json"):
         build(context, checkpoint=str(tmp_path))
     BertModel(
         BertConfig(

@@ -10,6 +10,8 @@ from encoder_helpers import random_mask
 from safetensors.torch import save_file
 from timm.models.vision_transformer import VisionTransformer
 
+from framework.registry import ComponentBuildError
+
 TINY = {"type": "vit", "width": 32, "depth": 2, "heads": 2, "patch_size": 8}
 B, N, KEEP = 2, 16, 5
 
@@ -180,5 +182,5 @@ def test_checkpoint_of_another_size_is_refused_clearly(context, tmp_path):
     torch.save(timm_reference().state_dict(), tmp_path / "vit.pth")
     with pytest.raises(ValueError, match="does not fit this encoder"):
         build(context, depth=3, checkpoint=str(tmp_path / "vit.pth"))
-    with pytest.raises(FileNotFoundError, match="model.safetensors"):
+    with pytest.raises(ComponentBuildError, match="model.safetensors"):
         build(context, checkpoint=str(tmp_path / "missing"))
