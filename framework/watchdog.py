@@ -5,8 +5,9 @@ increments its own counter in the process group's key-value store (the rendezvou
 torchrun or rank 0 serves) and reads the other ranks' counters. A rank whose counter has
 not moved for ``timeout_s`` seconds, by the reader's own clock (no clock agreement needed),
 has stopped: a SIGSTOP, a frozen host, a process stuck with the GIL held. The first rank to
-see it prints ``error: rank R stopped responding ...`` and exits with :data:`EXIT_CODE`;
-the launcher then stops the rest. A rank that finishes marks itself done at exit, so a
+see it kills it when it runs on the same host (a stopped process ignores the launcher's
+SIGTERM), prints ``error: rank R stopped responding ...`` and exits with
+:data:`EXIT_CODE`; the launcher then stops the rest. A rank that finishes marks itself done at exit, so a
 peer that is still saving or evaluating does not mistake it for a stopped one.
 
 Heartbeats come from a thread, so a rank that is only slow (a long compile, a big
@@ -18,6 +19,8 @@ from __future__ import annotations
 
 import atexit
 import os
+import signal
+import socket
 import sys
 import threading
 import time
@@ -34,6 +37,10 @@ def _beat_key(rank: int) -> str:
 
 def _done_key(rank: int) -> str:
     return f"{PREFIX}done/{rank}"
+
+
+def _where_key(rank: int) -> str:
+    return f"{PREFIX}where/{rank}"
 
 
 def _end_job(message: str) -> None:
@@ -53,6 +60,7 @@ class Watchdog:
         self._thread = threading.Thread(target=self._loop, name="framework-watchdog", daemon=True)
 
     def start(self) -> "Watchdog":
+        self.store.set(_where_key(self.rank), f"{socket.gethostname()} {os.getpid()}")
         self.store.add(_beat_key(self.rank), 1)  # the first beat before anyone checks it
         self._thread.start()
         return self
@@ -81,6 +89,18 @@ class Watchdog:
                 return peer, now - last[1]
         return None
 
+    def kill_if_local(self, peer: int) -> None:
+        """SIGKILL a stopped peer on this host: a stopped process takes no SIGTERM, so the
+        launcher would wait out its grace period (30 s for torchrun) before killing it."""
+        try:
+            if not self.store.check([_where_key(peer)]):
+                return
+            host, pid = self.store.get(_where_key(peer)).decode().split()
+            if host == socket.gethostname():
+                os.kill(int(pid), signal.SIGKILL)
+        except (OSError, ValueError, RuntimeError):  # gone already, or the store is
+            pass
+
     def _loop(self) -> None:
         peers: dict[int, tuple[int, float]] = {}
         while not self._stop.wait(self.interval_s):
@@ -90,6 +110,7 @@ class Watchdog:
                 return
             if found is not None and not self._stop.is_set():
                 peer, silent = found
+                self.kill_if_local(peer)
                 self.on_stall(f"error: rank {peer} stopped responding (no heartbeat for {silent:.0f} s, "
                               f"train.collective_timeout_s={self.timeout_s:g}); rank {self.rank} ends the job")
                 return

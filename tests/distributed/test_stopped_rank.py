@@ -34,6 +34,9 @@ class FakeStore:
     def check(self, keys: list[str]) -> bool:
         return all(k in self.values for k in keys)
 
+    def get(self, key: str) -> bytes:
+        return str(self.values[key]).encode()
+
 
 def test_a_silent_peer_is_named_after_the_timeout_and_a_finished_one_is_not():
     store = FakeStore()
@@ -105,4 +108,4 @@ def test_a_stopped_rank_ends_the_job_naming_it(tmp_path):
                 pass
     assert job.returncode != 0
     assert "error: rank 1 stopped responding" in err, err[-3000:]
-    assert elapsed < 2 * TIMEOUT_S + 60, f"the job took {elapsed:.0f} s to end after rank 1 stopped"
+    assert elapsed < TIMEOUT_S + 30, f"the job took {elapsed:.0f} s to end after rank 1 stopped"
