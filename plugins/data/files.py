@@ -49,9 +49,12 @@ def label_index(label: Any, classes: list[str] | None, where: str) -> int:
         raise BadSampleError(f"{where}: label must be an integer or a class name, got {label!r}")
     if isinstance(label, int):
         if label < 0 or (classes is not None and label >= len(classes)):
-            raise BadSampleError(f"{where}: label {label} is outside 0..{len(classes or []) - 1 if classes else 'N'}")
+            raise BadSampleError(f"{where}: label {label} is negative or not below the {len(classes or [])} classes named")
         return label
-    if classes is None or label not in classes:
+    if classes is None:
+        raise BadSampleError(f"{where}: label '{label}' is a class name; name the classes with \"classes\" or "
+                             "set \"labelled\": true to collect them from the manifest")
+    if label not in classes:
         raise BadSampleError(f"{where}: label '{label}' is not a known class name")
     return classes.index(label)
 
@@ -63,8 +66,9 @@ class Manifest(Dataset):
     text-only; one without captions is image-only.
 
     ``label`` passes through as an integer: an id, or a class name's index in ``classes``
-    (given, or else every name the manifest uses, sorted). With ``labelled`` every line must
-    have one, checked when the source is built so a gap names its file and line at once.
+    (given, or else, with ``labelled``, every name the manifest uses, sorted). With
+    ``labelled`` every line must have one, checked when the source is built so a gap names
+    its file and line at once; unlabelled sources never read their lines ahead.
     Each of ``fields`` present on a line passes through unchanged in ``sample["fields"]``.
     """
 
@@ -77,11 +81,11 @@ class Manifest(Dataset):
             raise ValueError(f"manifest '{path}' has no samples")
         self.fields = tuple(fields)
         self.label_names = read_names(classes, "class-name file")
-        if labelled or classes is None:
-            self._scan_labels(labelled, derive_names=classes is None)
+        if labelled:  # one pass over the lines, only for labelled sources (pretraining corpora skip it)
+            self._scan_labels(derive_names=classes is None)
 
-    def _scan_labels(self, required: bool, *, derive_names: bool) -> None:
-        """Check every line has a label (when ``required``); collect string labels as class names."""
+    def _scan_labels(self, *, derive_names: bool) -> None:
+        """Check every line has a label; collect string labels as class names."""
         names: set[str] = set()
         for i, line in enumerate(self.lines):
             try:
@@ -89,7 +93,7 @@ class Manifest(Dataset):
             except json.JSONDecodeError:
                 continue  # reported (and skipped) when the sample is read
             label = record.get("label") if isinstance(record, dict) else None
-            if label is None and required:
+            if label is None:
                 raise ValueError(f"{self.path} line {i + 1} has no \"label\" (the source is labelled: true)")
             if isinstance(label, str):
                 names.add(label)
@@ -234,7 +238,8 @@ COMPONENTS = [
                      "description": "Every line must carry a label (checked when the source is built)."},
         "classes": {**NAMES, "default": None,
                     "description": "Class names in label order, or a file of them (one per line, or a JSON list); "
-                                   "string labels are looked up here (null: the sorted names the manifest uses)."},
+                                   "string labels are looked up here (null: with labelled, the sorted names the "
+                                   "manifest uses)."},
         "fields": {"type": "array", "items": {"type": "string", "minLength": 1}, "uniqueItems": True, "default": [],
                    "description": "Further keys of each line passed through to the sample as fields (e.g. answers)."},
     }, ["path"]), "JSONL manifest of image paths, captions, optional boxes, labels and declared fields."),
