@@ -94,6 +94,10 @@ def test_the_wheel_ships_recipes_and_schemas(wheel):
     assert {"recipe.schema.json", "framework.schema.json"} <= schemas
     assert any(n.startswith("framework_plugins/masking/") for n in names)
     assert not any(n.startswith(("plugins/", "tests/", "recipes/", "schemas/")) for n in names)  # no generic names
+    modules = {f"framework/{p.relative_to(REPO / 'framework')}" for p in (REPO / "framework").rglob("*.py")}
+    modules |= {f"framework_plugins/{p.relative_to(REPO / 'plugins')}" for p in (REPO / "plugins").rglob("*.py")}
+    missing = sorted(modules - set(names))
+    assert not missing, f"modules left out of the wheel (a folder without __init__.py?): {missing}"
 
 
 def test_the_installed_copy_is_the_one_imported(venv, user_dir):

@@ -1,0 +1,1 @@
+"""Pictures drawn with PIL: what views mask (``masks``) and training curves (``curves``)."""
