@@ -99,6 +99,10 @@ class Trainer:
                                      tensorboard=self.train_cfg["tensorboard"])
         if is_main_process():
             print(self.banner(built.model), file=sys.stderr, flush=True)
+        report = getattr(built.model, "init_report", None)  # model.init: what came from which run
+        if report is not None and not resume and is_main_process():
+            report.save(self.run_dir)
+            print(report.summary(), file=sys.stderr, flush=True)
 
     # --- set-up ----------------------------------------------------------------------
 

@@ -146,3 +146,15 @@ def test_bad_paths_are_one_line_errors_naming_the_key(tmp_path):
         initialise(torch.nn.Linear(1, 1), None, {"path": str(tmp_path / "junk.safetensors")})
     with pytest.raises(InitError, match="unknown \\['encoder'\\]"):
         initialise(torch.nn.Linear(1, 1), None, {"path": str(tmp_path), "components": ["encoder"]})
+
+
+def test_a_run_saves_its_init_report(registry, source, tmp_path):
+    from framework.initialise import INIT_REPORT
+    from framework.train import Trainer
+
+    _, run = source
+    recipe = tiny_recipe(DATA, f'model.init={{"path": "{run}"}}', "train.steps=1", "train.micro_batch=8",
+                         "train.global_batch=8", "train.checkpoint_every=0")
+    Trainer(recipe, tmp_path / "finetune", registry, progress=False)
+    saved = json.loads((tmp_path / "finetune" / INIT_REPORT).read_text())
+    assert saved["source"].endswith("model.safetensors") and saved["loaded"] and saved["missing"] == []
