@@ -20,6 +20,7 @@ import torch
 from torch import nn
 from transformers import AutoConfig, AutoModelForMaskedLM
 
+from framework.hf import SAFE_PRETRAINED, refuse_remote_code
 from framework.registry import BuildContext, ComponentSpec
 
 SOURCES = {"bert": ("cls.predictions", "transform.dense", "transform.LayerNorm"),
@@ -56,11 +57,11 @@ class BertMLMHead(nn.Module):
         if not (path / "config.json").is_file():
             raise FileNotFoundError(f"MLM head checkpoint '{checkpoint}' is not a local transformers directory (no "
                                     "config.json); name the directory of bert-base-uncased / roberta-base")
-        arch = AutoConfig.from_pretrained(path, local_files_only=True, trust_remote_code=False).model_type
+        refuse_remote_code(path, "MLM head checkpoint")
+        arch = AutoConfig.from_pretrained(path, **SAFE_PRETRAINED).model_type
         if arch not in SOURCES:
             raise ValueError(f"MLM head checkpoint '{checkpoint}' holds a '{arch}' model; expected one of {sorted(SOURCES)}")
-        model, info = AutoModelForMaskedLM.from_pretrained(path, local_files_only=True, trust_remote_code=False,
-                                                           output_loading_info=True)
+        model, info = AutoModelForMaskedLM.from_pretrained(path, **SAFE_PRETRAINED, output_loading_info=True)
         module, dense, norm = SOURCES[arch]
         missing = [k for k in info["missing_keys"] if k.startswith(module + ".") and not k.endswith("decoder.weight")]
         if missing:

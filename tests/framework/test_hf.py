@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from framework_plugins.decoders.mlm_head import BertMLMHead
 from framework_plugins.layers.bert import load_local
 from framework_plugins.tokenizers.wordpiece import train_wordpiece
 from transformers import BertConfig, BertModel
@@ -78,6 +79,14 @@ def test_text_checkpoint_with_auto_map_is_refused_without_running_it(bert_dir, t
     plant_payload(bert_dir, marker, "config.json", {"AutoConfig": "EvilConfig", "AutoModel": "EvilModel"})
     with pytest.raises(RemoteCodeError, match="config.json has 'auto_map'"):
         load_local(str(bert_dir), "bert", 0.0)
+    assert not marker.exists()
+
+
+def test_mlm_head_checkpoint_with_auto_map_is_refused_without_running_it(bert_dir, tmp_path):
+    marker = tmp_path / "marker"
+    plant_payload(bert_dir, marker, "config.json", {"AutoConfig": "EvilConfig", "AutoModelForMaskedLM": "EvilModel"})
+    with pytest.raises(RemoteCodeError, match="auto_map"):
+        BertMLMHead(16, None, 30, width=16, eps=1e-12, tie=False).load_pretrained(str(bert_dir))
     assert not marker.exists()
 
 
