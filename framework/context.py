@@ -135,6 +135,9 @@ def mask_view(spec: ViewSpec, batch: Batch, generator: torch.Generator, patch_si
     image_mask = text_mask = None
     if spec.image is not None:
         reads = {key: full.get(key) for key in getattr(spec.image, "reads", ())}  # the fields it declares
+        if not set(reads) <= set(MASK_INPUTS):  # only these are gathered over ranks, so rows match batch_size
+            raise ValueError(f"view '{spec.name}': its image masker reads {sorted(set(reads) - set(MASK_INPUTS))}; "
+                             f"a masker may read only {list(MASK_INPUTS)}")
         image_mask = _rows(spec.image(
             batch_size=full["input_ids"].shape[0], grid=grid, patch_size=patch_size, generator=generator,
             device=batch["image"].device, **reads,

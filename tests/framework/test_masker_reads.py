@@ -48,3 +48,10 @@ def test_region_masking_reads_the_boxes():
     mask = draw(RegionMasking(ratio=0.25)).mask.view(2, 2, 2)
     assert mask[0, 0, 0] and mask[1, 1, 1]  # each sample's box patch is masked first
     assert mask.sum().item() == 2
+
+
+def test_a_field_that_is_not_gathered_over_ranks_is_refused():
+    import pytest
+
+    with pytest.raises(ValueError, match=r"reads \['label'\]; a masker may read only"):
+        draw(Recorder(reads=("label",)))
