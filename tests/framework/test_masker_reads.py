@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from framework_plugins.masking.random_patches import RandomPatches
 from framework_plugins.masking.region import RegionMasking
@@ -51,7 +52,5 @@ def test_region_masking_reads_the_boxes():
 
 
 def test_a_field_that_is_not_gathered_over_ranks_is_refused():
-    import pytest
-
     with pytest.raises(ValueError, match=r"reads \['label'\]; a masker may read only"):
         draw(Recorder(reads=("label",)))
