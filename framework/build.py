@@ -16,6 +16,7 @@ from typing import Any, Mapping, Optional
 import torch
 
 from framework import data as data_lib
+from framework.activation_checkpointing import apply_activation_checkpointing, recipe_setting
 from framework.assemble import assemble
 from framework.bench.synthetic import StandInTokenizer
 from framework.pretrainer import Pretrainer
@@ -45,18 +46,21 @@ def seed_run(recipe: Mapping[str, Any]) -> None:
 
 
 def build_run(recipe: Mapping[str, Any], registry: Registry, *, tokenizer: Any = None, read_data: bool = True,
-              load_pretrained: bool = True) -> BuiltRun:
+              load_pretrained: bool = True, pretrained_configs: Optional[Mapping[str, Any]] = None) -> BuiltRun:
     """Seed, then the training dataset (``read_data``), the tokenizer (learnt from that
     dataset unless one is given), the student and the teacher.
 
     ``load_pretrained=False`` skips the pretrained weights components name (the caller
-    loads a run's model file instead), so a run never needs the files it started from."""
+    loads a run's model file instead, whose ``pretrained_configs`` record the architectures
+    those files described), so a run never needs the files it started from."""
     seed_run(recipe)
     dataset = data_lib.build_dataset(recipe, registry, split="train") if read_data else None
     if tokenizer is None:
         tokenizer = data_lib.build_tokenizer(recipe, registry, dataset)
     seed_run(recipe)  # the same weights whether or not a dataset was read first
-    model, teacher = assemble(recipe, registry, tokenizer, load_pretrained=load_pretrained)
+    model, teacher = assemble(recipe, registry, tokenizer, load_pretrained=load_pretrained,
+                              pretrained_configs=pretrained_configs)
+    apply_activation_checkpointing(model, recipe_setting(recipe))  # the student's blocks; names unchanged
     return BuiltRun(recipe, registry, tokenizer, model, teacher, dataset)
 
 
@@ -65,6 +69,7 @@ def build_shapes(recipe: Mapping[str, Any], registry: Registry) -> BuiltRun:
     read, no weights loaded or allocated (seconds for a paper recipe)."""
     with torch.device("meta"):
         model, teacher = assemble(recipe, registry, stand_in_tokenizer(recipe), load_pretrained=False)
+    apply_activation_checkpointing(model, recipe_setting(recipe))  # so validation refuses a slot run would
     return BuiltRun(recipe, registry, stand_in_tokenizer(recipe), model, teacher)
 
 

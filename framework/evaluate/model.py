@@ -21,7 +21,7 @@ from torch import nn
 from transformers import PreTrainedTokenizerFast
 
 from framework import data as data_lib
-from framework.assemble import assemble
+from framework.build import build_run
 from framework.checkpoint import latest_checkpoint
 from framework.data.build import data_context
 from framework.hf import load_tokenizer
@@ -30,7 +30,6 @@ from framework.objective import objective_name
 from framework.pretrainer import Pretrainer
 from framework.registry import Registry
 from framework.rundir import RECIPE_FILE, RunDir
-from framework.seeding import seed_everything
 from framework.types import ImageEncoding, TextEncoding
 
 class EvalModelError(Exception):
@@ -63,12 +62,9 @@ class EvalModel:
 
         With ``pretrained_configs`` (a model file's record) no pretrained weights are read:
         the caller loads the model file."""
-        if tokenizer is None:
-            tokenizer = data_lib.build_tokenizer(recipe, registry, data_lib.build_dataset(recipe, registry, "train"))
-        seed_everything(recipe["train"]["seed"])  # the same initial weights as a run of this recipe
-        model, _ = assemble(recipe, registry, tokenizer, load_pretrained=pretrained_configs is None,
-                            pretrained_configs=pretrained_configs)
-        return cls(recipe, registry, model.to(device).eval(), tokenizer, torch.device(device))
+        built = build_run(recipe, registry, tokenizer=tokenizer, read_data=tokenizer is None,
+                          load_pretrained=pretrained_configs is None, pretrained_configs=pretrained_configs)
+        return cls(recipe, registry, built.model.to(device).eval(), built.tokenizer, torch.device(device))
 
     @classmethod
     def from_run(cls, run_dir: str | Path, registry: Registry, *, device: str | torch.device = "cpu") -> "EvalModel":
@@ -143,9 +139,9 @@ class EvalModel:
             if name not in self.model.objectives:
                 raise EvalModelError(f"no objective named '{name}'; the recipe has {[n for n, _ in configs]}")
             return self.model.objectives[name]
-        for objective_name, objective_type in configs:
+        for found, objective_type in configs:
             if objective_type == kind:
-                return self.model.objectives[objective_name]
+                return self.model.objectives[found]
         raise EvalModelError(f"this evaluation needs an objective of type '{kind}' (its heads), but the recipe has "
                              f"only {[t for _, t in configs]}; add one or pick another task")
 

@@ -15,6 +15,7 @@ image encoder's patch grid, and its training images must have had the same mean/
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Optional
 
 import torch
@@ -27,14 +28,32 @@ from framework.registry import BuildContext, ComponentSpec
 from ..image_tokenizers.storage import StoredTokenizer, read_tokenizer
 
 
-def load_frozen_tokenizer(path: str, objective: Optional[str], context: BuildContext) -> nn.Module:
+class AbsentTokenizer(nn.Module):
+    """The sizes of a tokenizer that is not on this machine, for shapes-only builds
+    (validation, ``framework info``): it holds no weights and encodes nothing."""
+
+    def __init__(self, num_codes: int, patch_size: int, path: str) -> None:
+        super().__init__()
+        self.num_codes, self.patch_size, self.path = num_codes, patch_size, path
+
+    def encode(self, images: torch.Tensor) -> torch.Tensor:
+        raise RuntimeError(f"image tokenizer '{self.path}' is not on this machine; train or copy it there to train")
+
+
+def load_frozen_tokenizer(path: str, objective: Optional[str], context: BuildContext,
+                          num_codes: Optional[int] = None) -> nn.Module:
     """Rebuild the tokenizer stored at ``path`` and load its weights, frozen.
 
     Its config and normalisation are recorded in the build context (the model file keeps
     them), so under ``load_pretrained=False`` it is rebuilt from that record without
-    ``path``, and the caller loads its weights with the rest of the model."""
+    ``path``, and the caller loads its weights with the rest of the model. A shapes-only
+    build (``load_pretrained=False``, no record) where ``path`` is absent gets an
+    :class:`AbsentTokenizer` of the recipe's ``num_codes``."""
     source, load = f"image_tokenizer:{path}:{objective or ''}", context.get("load_pretrained", True)
-    if not load and (record := stored_config(context, source)) is not None:
+    record = None if load else stored_config(context, source)
+    if not load and record is None and num_codes is not None and not Path(path).exists():
+        return AbsentTokenizer(num_codes, context["patch_size"], path)
+    if record is not None:
         stored = StoredTokenizer(record["config"], {}, record["mean"], record["std"])
     else:
         stored = read_tokenizer(path, objective)
@@ -61,9 +80,13 @@ class DiscreteTokenTarget(nn.Module):
     loss_kind = "classification"
     requires_teacher = False
 
-    def __init__(self, *, tokenizer: str, objective: Optional[str], context: BuildContext) -> None:
+    def __init__(self, *, tokenizer: str, objective: Optional[str], num_codes: Optional[int],
+                 context: BuildContext) -> None:
         super().__init__()
-        self.tokenizer = load_frozen_tokenizer(tokenizer, objective, context)
+        self.tokenizer = load_frozen_tokenizer(tokenizer, objective, context, num_codes)
+        if num_codes is not None and self.tokenizer.num_codes != num_codes:
+            raise ValueError(f"tokenizer '{tokenizer}' has {self.tokenizer.num_codes} codes but num_codes is {num_codes}; "
+                             "fix num_codes or point at the intended tokenizer")
         self.dim = self.tokenizer.num_codes
         grid, patch = context["grid"], context["patch_size"]
         if self.tokenizer.patch_size != patch:
@@ -93,5 +116,8 @@ COMPONENTS = [ComponentSpec("target", "discrete_tokens", DiscreteTokenTarget, {
                       "file from plugins.image_tokenizers.storage.export_tokenizer. Relative paths are from the working directory."},
         "objective": {"type": ["string", "null"], "default": None,
                       "description": "Name of the tokenizer_training objective in that run (null: its only one)."},
+        "num_codes": {"type": ["integer", "null"], "minimum": 2, "default": None,
+                      "description": "The tokenizer's codebook size, checked when it is read; lets validation and "
+                                     "`framework info` build the recipe where the tokenizer is absent."},
     },
 }, "Code ids of a frozen pretrained image tokenizer (VQ-VAE / dVAE), classified with cross-entropy.")]

@@ -188,6 +188,7 @@ def test_table9_pixels_variant_trains_with_falling_losses(tmp_path, registry):
 
 
 def test_table9_tokens_variant_trains_with_falling_losses(tmp_path, registry, dvae_tokenizer):
-    recipe = tiny(TABLE9["tokens"], f"objectives.3.target.tokenizer={dvae_tokenizer}", registry=registry)
+    recipe = tiny(TABLE9["tokens"], f"objectives.3.target.tokenizer={dvae_tokenizer}", "objectives.3.target.num_codes=256",
+                  registry=registry)
     records = train(recipe, tmp_path, registry)
     assert_losses_fall(records, ("mim", "mlm"))
