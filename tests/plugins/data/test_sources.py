@@ -17,7 +17,7 @@ from framework.data import (
     build_train_loader,
     iterate_forever,
 )
-from framework.registry import default_registry
+from framework.registry import ComponentBuildError, default_registry
 
 SHAPES = SyntheticShapes(samples=8, image_size=24, seed=0, max_shapes=2, split="train")
 
@@ -144,9 +144,9 @@ def test_unpaired_sources_and_mixture(files, tokenizer):
 
 
 def test_missing_paths_are_clear_errors(tmp_path):
-    with pytest.raises(FileNotFoundError, match="manifest"):
+    with pytest.raises(ComponentBuildError, match=r"\$\.data\.train: .*manifest"):
         build({"type": "manifest", "path": str(tmp_path / "none.jsonl")}, tmp_path)
-    with pytest.raises(FileNotFoundError, match="no shard"):
+    with pytest.raises(ComponentBuildError, match="no shard"):
         build({"type": "webdataset", "urls": [str(tmp_path / "x-{0..3}.tar")]}, tmp_path)
 
 

@@ -3,7 +3,7 @@
 import pytest
 from framework_plugins.data.synthetic import SyntheticShapes
 
-from framework.registry import BuildContext, RegistryError, default_registry
+from framework.registry import BuildContext, ComponentBuildError, RegistryError, default_registry
 
 
 def build(config, **context):
@@ -62,7 +62,7 @@ def test_pretrained_round_trip(shapes, tmp_path):
 
 
 def test_pretrained_missing_directory_is_a_clear_error(tmp_path):
-    with pytest.raises(FileNotFoundError, match="not a local directory"):
+    with pytest.raises(ComponentBuildError, match="not a local directory"):
         build({"type": "pretrained", "path": str(tmp_path / "nope")})
     with pytest.raises(RegistryError):
         build({"type": "pretrained"})
