@@ -14,6 +14,12 @@ learning-rate schedule advances (it counts steps, skipped or not).
 The host learns which steps were skipped only where it reads values anyway (log steps,
 checkpoints, the end of a run): :class:`NonFiniteLedger` keeps each step's flags on the
 device until then, then reports skipped steps and stops a run past ``max_bad_steps``.
+
+A finite loss can still give a non-finite update. The weights are checked where the flags
+are read (:func:`parameters_finite` at each settle, so before every log line and every
+checkpoint), not after every step: non-finite weights stay non-finite (NaN and Inf
+propagate through every later AdamW update, and a skipped update leaves them as they are),
+so one check at the settle covers each update since the last one, at no per-step cost.
 """
 
 from __future__ import annotations
@@ -35,15 +41,19 @@ class NonFiniteLossError(ValueError):
 
 def finite_everywhere(loss: torch.Tensor) -> torch.Tensor:
     """1.0 when ``loss`` is finite on every rank, else 0.0: a device scalar the host does not read."""
-    flag = torch.isfinite(loss.detach()).all().float().reshape(1)
+    value = loss.detach()
+    flag = (value - value == 0).float()  # isfinite in two ops: NaN - NaN and Inf - Inf are NaN
     if dist.is_initialized() and dist.get_world_size() > 1:
+        flag = flag.reshape(1)
         dist.all_reduce(flag, op=dist.ReduceOp.MIN)
-    return flag[0]
+        return flag[0]
+    return flag
 
 
 def parameters_finite(module: torch.nn.Module) -> torch.Tensor:
     """1.0 when every parameter (this rank's ZeRO-3 partition of it) is finite on every rank:
-    a finite loss can still give an infinite update. A device scalar; the host does not read it."""
+    a finite loss can still give an infinite update. A device scalar; the host does not read
+    it. A collective with several processes: every rank calls it at the same settle."""
     tensors = [t for t in (getattr(p, "ds_tensor", p).detach() for p in module.parameters()) if t.numel()]
     largest = torch._foreach_norm(tensors, float("inf")) if tensors else []  # max |value|: inf/nan propagate
     flag = (torch.isfinite(torch.stack(largest)).all() if largest else torch.ones((), dtype=torch.bool))
@@ -73,30 +83,40 @@ class NonFiniteLedger:
         self.skipped, self.streak = skipped, streak  # skipped steps in all, and in a row up to now
         self._pending: list[tuple[int, list[str], torch.Tensor]] = []
 
-    def record(self, step: int, ok: torch.Tensor, losses: Mapping[str, torch.Tensor],
-               params_ok: Optional[torch.Tensor] = None) -> None:
-        """Remember optimiser step ``step``'s flags: losses finite on every rank (``ok``),
-        parameters finite after it (``params_ok``), and which of this rank's ``losses`` were finite."""
-        params_ok = torch.ones_like(ok) if params_ok is None else params_ok
-        flags = torch.stack([ok, params_ok, *(torch.isfinite(v.detach()).all().float() for v in losses.values())])
+    def record(self, step: int, ok: torch.Tensor, losses: Mapping[str, torch.Tensor]) -> None:
+        """Remember optimiser step ``step``'s flags: losses finite on every rank (``ok``) and
+        which of this rank's ``losses`` were finite."""
+        values = torch.stack([v.detach().float() for v in losses.values()]) if losses else ok.new_zeros(0)
+        flags = torch.cat([ok.reshape(1), (values - values == 0).float()])  # finite: x - x is 0
         self._pending.append((step, list(losses), flags))
 
-    def settle(self, last_good_checkpoint: Callable[[], Any]) -> set[int]:
+    def settle(self, last_good_checkpoint: Callable[[], Any],
+               parameters_ok: Optional[torch.Tensor] = None) -> set[int]:
         """Read every pending flag in one host sync: report skipped steps, update the counts,
-        and raise :class:`NonFiniteLossError` once ``max_bad_steps`` ran in a row. Returns
-        the skipped steps among those pending."""
+        and raise :class:`NonFiniteLossError` once ``max_bad_steps`` ran in a row, or first
+        when ``parameters_ok`` (:func:`parameters_finite` now, after the last pending step)
+        is 0: some update since the last settle made the weights NaN/Inf. Returns the
+        skipped steps among those pending."""
         if not self._pending:
             return set()
         pending, self._pending = self._pending, []
-        values = torch.stack([flags for _, _, flags in pending]).tolist()  # the one host read
+        weights_ok = torch.ones((), device=pending[0][2].device) if parameters_ok is None else parameters_ok
+        read = torch.cat([weights_ok.reshape(1).float(), *(flags for _, _, flags in pending)]).tolist()  # the one host read
+        params_ok, offset, values = read[0], 1, []
+        for _, names, _ in pending:
+            values.append(read[offset: offset + 1 + len(names)])
+            offset += 1 + len(names)
+        if not params_ok:
+            first, last = pending[0][0], pending[-1][0]
+            steps = f"of step {last}" if first == last else f"among steps {first}-{last}"
+            bad = [str(step) for (step, _, _), (ok, *_) in zip(pending, values) if not ok]
+            losses = f"non-finite losses at steps {', '.join(bad)}" if bad else "the losses were finite"
+            raise NonFiniteLossError(
+                f"an update {steps} made parameters NaN/Inf ({losses}); stopping without saving them. The last "
+                f"good checkpoint is {last_good_checkpoint() or 'none (no checkpoint was written)'}. Lower "
+                "optim.lr or train.grad_clip, then continue with --resume")
         skipped: set[int] = set()
-        for (step, names, _), (ok, params_ok, *finite) in zip(pending, values):
-            if not params_ok:
-                raise NonFiniteLossError(
-                    f"the update of step {step} made parameters NaN/Inf (the loss was "
-                    f"{'finite' if ok else 'not finite'}); stopping without saving them. The last good checkpoint "
-                    f"is {last_good_checkpoint() or 'none (no checkpoint was written)'}. Lower optim.lr or "
-                    "train.grad_clip, then continue with --resume")
+        for (step, names, _), (ok, *finite) in zip(pending, values):
             if ok:
                 self.streak = 0
                 continue

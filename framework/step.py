@@ -14,7 +14,7 @@ from typing import Any, Iterator, Optional, Protocol
 
 import torch
 
-from framework.nonfinite import finite_everywhere, guard_update, parameters_finite
+from framework.nonfinite import finite_everywhere, guard_update
 from framework.types import Batch
 
 
@@ -40,11 +40,11 @@ class StepResult:
     """What one optimiser step leaves on the device (the host reads it only when it logs).
 
     ``finite``: 1.0 if every micro-batch's loss was finite on every rank, else 0.0 and the
-    update was skipped. ``parameters_finite``: 1.0 if the weights are finite after it.
-    ``values``: losses and metrics averaged over the micro-batches."""
+    update was skipped. ``values``: losses and metrics averaged over the micro-batches.
+    (Whether the weights stayed finite is checked where the host reads these, see
+    :mod:`framework.nonfinite`.)"""
 
     finite: torch.Tensor
-    parameters_finite: torch.Tensor
     values: dict[str, torch.Tensor]
 
 
@@ -78,7 +78,6 @@ class TrainStep:
         names: list[str] = []
         sums: Optional[torch.Tensor] = None  # [len(names)]: one stacked add per micro-batch
         ok: Optional[torch.Tensor] = None
-        params_ok = torch.ones((), device=self.device)
         for micro in range(self.accumulation):
             if clock is not None:
                 clock.start_step()
@@ -94,14 +93,15 @@ class TrainStep:
                 self.engine.step()
             logged = {"loss": out.loss, **out.losses, **out.metrics}
             names = list(logged)
-            values = torch.stack([v.detach().float() for v in logged.values()]) / self.accumulation
-            sums = values if sums is None else sums + values
+            with torch.no_grad():  # one stack, outside autograd; / 1 would change nothing
+                values = torch.stack([v if v.dtype == torch.float32 else v.float() for v in logged.values()])
+                values = values / self.accumulation if self.accumulation > 1 else values
+                sums = values if sums is None else sums + values
             if micro == self.accumulation - 1:
                 self.update_teacher(step)
-                params_ok = parameters_finite(self.engine.module)
             _mark(clock)
         assert ok is not None and sums is not None  # accumulation >= 1
-        return StepResult(ok, params_ok, dict(zip(names, sums.unbind())))
+        return StepResult(ok, dict(zip(names, sums.unbind())))
 
 
 def _mark(clock: Optional[PhaseClock]) -> None:

@@ -42,7 +42,7 @@ from framework.distributed import (
 )
 from framework.engine import build_engine
 from framework.metrics import MetricsWriter, truncate_metrics
-from framework.nonfinite import NonFiniteLedger
+from framework.nonfinite import NonFiniteLedger, parameters_finite
 from framework.resume import check_resumable
 from framework.provenance import provenance
 from framework.registry import Registry
@@ -191,8 +191,7 @@ class Trainer:
                 sums = result.values
                 self.step += 1
                 window_steps += 1
-                self.nonfinite.record(self.step, result.finite, {k: v for k, v in sums.items() if "/" not in k and k != "loss"},
-                                      result.parameters_finite)
+                self.nonfinite.record(self.step, result.finite, {k: v for k, v in sums.items() if "/" not in k and k != "loss"})
                 log = self.step == 1 or self.step % self.train_cfg["log_every"] == 0 or self.step == total
                 good = self._settle() if log else None  # the host reads values here anyway
                 if log and good:
@@ -219,7 +218,8 @@ class Trainer:
     def _settle(self) -> bool:
         """Read the pending non-finite flags (one host sync; may stop the run, see
         :class:`NonFiniteLedger`); whether the step just taken updated the weights."""
-        skipped = self.nonfinite.settle(lambda: latest_checkpoint(self.layout.checkpoints))
+        skipped = self.nonfinite.settle(lambda: latest_checkpoint(self.layout.checkpoints),
+                                        parameters_finite(self.engine.module))  # every rank settles here
         return self.step not in skipped
 
     def _periodic_eval(self) -> None:

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from framework.registry import Registry, fill_defaults
+from framework.registry import KINDS, Registry, fill_defaults
 
 REPO_ROOT = Path(__file__).resolve().parent.parent.parent
 REFERENCE_DIR = REPO_ROOT / "benchmarks" / "reference"
@@ -63,6 +63,9 @@ def with_defaults(recipe: Mapping[str, Any], registry: Registry) -> dict[str, An
             model[slot] = filled(kind, model[slot])
     model["decoders"] = {name: filled("decoder", cfg) for name, cfg in model.get("decoders", {}).items()}
     out["objectives"] = [filled("objective", cfg) for cfg in out["objectives"]]
+    for key, kind in (("optim", "optimizer"), ("schedule", "schedule")):  # components where registered
+        if isinstance(out.get(key), Mapping) and "type" in out[key] and kind in KINDS:
+            out[key] = filled(kind, out[key])
     out["views"] = {name: {part: filled(VIEW_SLOTS[part], cfg) for part, cfg in view.items()}
                     for name, view in out["views"].items()}
     return out

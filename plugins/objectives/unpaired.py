@@ -48,7 +48,10 @@ def paired_unpaired_mean(per_item: torch.Tensor, weights: torch.Tensor, other_pr
     # Denominators count over all ranks (one all-reduce for both groups), so N ranks compute
     # one process's loss, and both terms always exist, so every rank logs the same keys and
     # makes the same collective calls, with no host sync.
-    paired = 1.0 if other_present is None else other_present[:, None].to(weights.dtype)  # [B,1]
+    if other_present is None:  # every sample paired: one group, and the unpaired mean is 0
+        paired_loss = (per_item * weights).sum() / global_denominator(weights.sum())
+        return paired_loss, {"unpaired_loss": torch.zeros((), device=paired_loss.device)}
+    paired = other_present[:, None].to(weights.dtype)  # [B,1]
     groups = torch.stack([weights * paired, weights * (1 - paired)])  # [2,B,K]: paired, unpaired
     sums = (per_item * groups).sum(dim=(1, 2))  # [2]
     paired_loss, unpaired_loss = (sums / global_denominator(groups.sum(dim=(1, 2)))).unbind()

@@ -107,7 +107,7 @@ def test_the_trainers_step_reads_nothing_on_the_host_until_it_logs(tmp_path):
         with HostSyncRecorder() as rec:
             result = trainer.train_step(batches, trainer.step)
         assert not rec.syncs, rec.summary()
-        trainer.nonfinite.record(trainer.step + 1, result.finite, {}, result.parameters_finite)
+        trainer.nonfinite.record(trainer.step + 1, result.finite, {})
         trainer.step += 1
     assert trainer._settle() and trainer.nonfinite.skipped == 0  # both steps updated the weights
 
