@@ -84,3 +84,8 @@ def test_unlabelled_batches_and_missing_fusion_are_clear_errors(registry):
     context = BuildContext(registry, {"image_width": D, "text_width": D})
     with pytest.raises(Exception, match="needs model.fusion"):
         registry.build("objective", {"type": "classification", "name": "c", "view": "full", "classes": 2}, context)
+
+
+def test_a_label_past_the_classes_is_a_clear_error(registry):
+    with pytest.raises(ValueError, match="has classes=3 but a batch holds label 7"):
+        build(registry)(fake_context(torch.tensor([0, 1, 2, 7, 1, 0])))
