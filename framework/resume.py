@@ -13,8 +13,11 @@ from framework.recipe import diff
 from framework.rundir import RECIPE_FILE, RunDir
 
 RESUMABLE_CHANGES = ("$.description", "$.train.steps", "$.train.log_every", "$.train.checkpoint_every",
-                     "$.train.keep_checkpoints", "$.train.max_bad_steps", "$.train.tensorboard", "$.eval")
-"""JSON paths (and everything under them) a resumed run may change."""
+                     "$.train.keep_checkpoints", "$.train.max_bad_steps", "$.train.tensorboard",
+                     "$.train.activation_checkpointing", "$.eval")
+"""JSON paths (and everything under them) a resumed run may change (activation checkpointing
+trades memory for time and leaves every result as it was, so a run that ran out of memory
+can resume with it on)."""
 
 
 class ResumeMismatchError(CheckpointError):
