@@ -40,8 +40,6 @@ class BertConcatFusion(nn.Module):
 
     encodes_image_alone = True  # joint self-attention: an empty caption leaves an image encoder
 
-    encodes_image_alone = True  # joint self-attention: an empty caption leaves an image encoder
-
     def __init__(self, layers: nn.ModuleList, *, width: int, image_width: int, text_width: int, pool: str) -> None:
         super().__init__()
         self.image_proj = projection(image_width, width)
