@@ -1,11 +1,12 @@
 """Decoded + augmented images per second per DataLoader worker, to size ``data.num_workers``.
 
-Writes JPEG files from ``synthetic_shapes`` into a temporary folder, then times the
-training pipeline (``manifest`` source: JPEG decode, RandomResizedCrop, flip,
-RandAugment, normalise, tokenise, collate) in the main process (``num_workers=0``, i.e.
-one worker's throughput, with one torch thread as in a worker process). A GPU step that consumes N images/s needs about N / rate workers.
+Times a recipe's training pipeline (JPEG decode, its ``data.augment``, normalise,
+tokenise, collate) on synthetic JPEG files with one torch thread, i.e. one worker's
+throughput, through :func:`framework.bench.loading.images_per_second`, the measurement
+`framework bench` prints beside the step's demand. A step that consumes N images/s needs
+about N / rate workers. Two pipelines: evaluation's resize only, and the recipe's augmentation.
 
-    .venv/bin/python benchmarks/data.py [--images 256] [--source-size 256] [--image-size 224]
+    .venv/bin/python benchmarks/data.py [--recipe albef] [--images 256] [--source-size 256] [--image-size 224]
 """
 
 from __future__ import annotations
@@ -14,65 +15,34 @@ import argparse
 import json
 import os
 import platform
-import tempfile
-import time
-from itertools import islice
 from pathlib import Path
 
 import torch
-from framework_plugins.data.synthetic import SyntheticShapes
 
-from framework.data import (
-    build_dataset,
-    build_tokenizer,
-    build_train_loader,
-    iterate_forever,
-)
-from framework.registry import default_registry
-
-AUGMENT = [{"type": "random_resized_crop", "scale": [0.5, 1.0]}, {"type": "hflip", "p": 0.5},
-           {"type": "randaugment", "num_ops": 2, "magnitude": 7}]
+from framework.bench.loading import images_per_second
+from framework.commands.common import load_validated
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--recipe", default="albef", help="recipe whose data.augment is timed (default albef)")
     parser.add_argument("--images", type=int, default=256, help="images timed")
     parser.add_argument("--source-size", type=int, default=256, help="side of the JPEG files")
     parser.add_argument("--image-size", type=int, default=224, help="side after augmentation")
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "data-cpu.json"))
     args = parser.parse_args()
-    torch.set_num_threads(1)  # what a DataLoader worker process runs with
-    shapes = SyntheticShapes(samples=64, image_size=args.source_size, seed=0, max_shapes=2, split="train")
+    recipe, registry = load_validated(args.recipe, [f"data.image_size={args.image_size}"])
     results = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        lines = []
-        for i in range(len(shapes)):
-            sample = shapes[i]
-            sample["image"].save(Path(tmp) / f"{i}.jpg", quality=90)
-            lines.append(json.dumps({"image": f"{i}.jpg", "captions": sample["captions"], "boxes": sample["boxes"]}))
-        (Path(tmp) / "m.jsonl").write_text("\n".join(lines))
-        for name, augment in (("eval_resize", []), ("albef_augment", AUGMENT)):
-            recipe = {"data": {"train": {"type": "manifest", "path": str(Path(tmp) / "m.jsonl")},
-                               "tokenizer": {"type": "wordpiece_from_data"}, "image_size": args.image_size,
-                               "max_text_len": 32, "augment": augment, "num_workers": 0}}
-            registry = default_registry()
-            dataset = build_dataset(recipe, registry)
-            tokenizer = build_tokenizer(recipe, registry, dataset)
-            loader, sampler = build_train_loader(recipe, dataset, tokenizer, rank=0, world_size=1,
-                                                 micro_batch=args.batch, seed=0)
-            stream = iterate_forever(loader, sampler)
-            next(stream)  # warm-up
-            steps = max(1, args.images // args.batch)
-            start = time.perf_counter()
-            for _ in islice(stream, steps):
-                pass
-            seconds = time.perf_counter() - start
-            results[name] = {"images_per_s_per_worker": round(steps * args.batch / seconds, 1)}
-            print(f"{name}: {results[name]['images_per_s_per_worker']} images/s per worker")
+    empty = type(recipe["data"]["augment"])()  # no augmentation: resize only
+    for name, augment in (("eval_resize", empty), (f"{args.recipe}_augment", recipe["data"]["augment"])):
+        timed = {**recipe, "data": {**recipe["data"], "augment": augment}}
+        measured = images_per_second(timed, registry, batch=args.batch, images=args.images, source_size=args.source_size)
+        results[name] = {"images_per_s_per_worker": round(measured["images_per_s_per_worker"], 1), "augment": augment}
+        print(f"{name}: {results[name]['images_per_s_per_worker']} images/s per worker")
     report = {"benchmark": "data", "source": f"JPEG {args.source_size}px", "image_size": args.image_size,
-              "batch": args.batch, "torch_threads": torch.get_num_threads(), "cpu": platform.processor() or platform.machine(),
-              "cpu_count": os.cpu_count(), "results": results}
+              "batch": args.batch, "torch_threads": 1, "cpu": platform.processor() or platform.machine(),
+              "cpu_count": os.cpu_count(), "torch": torch.__version__, "results": results}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {args.out}")

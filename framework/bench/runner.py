@@ -19,6 +19,7 @@ import torch
 
 from framework import data as data_lib
 from framework.build import build_run
+from framework.bench.loading import images_per_second, keeps_up
 from framework.bench.peaks import mfu, peak_tflops
 from framework.bench.reference import with_defaults
 from framework.bench.syncs import HostSyncRecorder
@@ -57,6 +58,8 @@ class BenchOptions:
     vocab_size: int = 30522
     compile: bool = False
     flops_batch: int = 4
+    loading_images: int = 256
+    """Images timed through the recipe's loading pipeline (:mod:`framework.bench.loading`); 0: skip."""
 
 
 def bench_recipe_config(recipe: Mapping[str, Any], options: BenchOptions) -> dict[str, Any]:
@@ -199,6 +202,9 @@ def bench_framework(recipe: Mapping[str, Any], registry: Registry, options: Benc
                       **host_syncs(ref_step, ref_batches, options.warmup + options.steps, device)}
         out["reference"] = {**ref_result, **throughput(ref_result, name)}
         out["framework_over_reference"] = out["framework"]["samples_per_s"] / ref_result["samples_per_s"]
+    if options.loading_images > 0:
+        loading = images_per_second(recipe, registry, batch=min(train["micro_batch"], 32), images=options.loading_images)
+        out["loading"] = {**loading, **keeps_up(loading, out["framework"]["samples_per_s"], recipe["data"]["num_workers"])}
     out["device"] = name
     out["world_size"] = world_size
     return out

@@ -45,6 +45,22 @@ def print_table(measured: Mapping[str, Any]) -> None:
             print(f"host sync in the {name} step: {line}")
     if "framework_over_reference" in measured:
         print(f"framework / reference samples/s: {measured['framework_over_reference']:.3f}")
+    if "loading" in measured:
+        print(loading_line(measured["loading"]))
+
+
+def loading_line(loading: Mapping[str, Any]) -> str:
+    """One line: the loader's rate per worker next to the step's demand, and the workers it needs."""
+    if loading["num_workers"] == 0:
+        verdict = "loads in the training process, between steps"
+    elif loading["num_workers"] >= loading["workers_needed"]:
+        verdict = "keeps up"
+    else:
+        verdict = f"falls short: set data.num_workers >= {loading['workers_needed']}"
+    return (f"loading: {loading['images_per_s_per_worker']:.0f} images/s per worker ({loading['source']} decoded and "
+            f"augmented to {loading['image_size']} px); the step consumes {loading['demand_samples_per_s']:.0f} "
+            f"samples/s, so it needs {loading['workers_needed']} worker(s); data.num_workers {loading['num_workers']} "
+            f"{verdict}")
 
 
 def bench(args: argparse.Namespace) -> int:
@@ -57,7 +73,7 @@ def bench(args: argparse.Namespace) -> int:
     )
 
     options = BenchOptions(steps=args.steps, warmup=args.warmup, batch=args.batch, data=args.data,
-                           vocab_size=args.vocab_size, compile=args.compile)
+                           vocab_size=args.vocab_size, compile=args.compile, loading_images=args.loading_images)
     try:
         recipe, registry = load_validated(args.recipe, args.overrides)
         recipe = bench_recipe_config(recipe, options)
@@ -66,7 +82,9 @@ def bench(args: argparse.Namespace) -> int:
         return fail(exc)
     measured = bench_framework(recipe, registry, options, build_reference)
     data = results.record(args.recipe, recipe, {**dataclasses.asdict(options), "batch": recipe["train"]["micro_batch"],
-                                                "compare_reference": args.compare_reference}, measured)
+                                                "compare_reference": args.compare_reference,
+                                                "activation_checkpointing": recipe["train"].get("activation_checkpointing", False)},
+                             measured)
     if args.output:
         path = results.write(Path(args.output), data)
     else:
@@ -94,6 +112,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--compile", action="store_true", help="torch.compile encoders, fusion and decoders (train.compile)")
     p.add_argument("--compare-reference", action="store_true",
                    help="also time the plain-PyTorch step in benchmarks/reference/ on the same batches")
+    p.add_argument("--loading-images", type=int, default=256,
+                   help="images timed through the recipe's loading pipeline (synthetic JPEGs, the recipe's "
+                        "augmentation, one worker) to report images/s beside the step's demand (0: skip; default 256)")
     p.add_argument("--output", help="result JSON, replaced if it exists (default: a new file "
                                     "runs/bench/bench-<recipe>-<device>-b<batch>[-synthetic]-<UTC time>.json)")
     p.add_argument("--json", action="store_true", help="print the whole record as JSON")

@@ -15,7 +15,7 @@ from framework.commands.common import DEFAULT_RECIPE, load_validated
 def test_bench_tiny_writes_json(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     assert main(["bench", DEFAULT_RECIPE, "--steps", "2", "--warmup", "0", "--batch", "4",
-                 "--data", "synthetic", "--vocab-size", "200", "--output", str(out)]) == 0
+                 "--data", "synthetic", "--vocab-size", "200", "--loading-images", "32", "--output", str(out)]) == 0
     record = json.loads(out.read_text())
     side = record["framework"]
     assert record["device"] == "cpu" and record["options"]["batch"] == 4 and len(record["recipe_hash"]) >= 8
@@ -23,6 +23,13 @@ def test_bench_tiny_writes_json(tmp_path: Path) -> None:
     assert side["mfu"] is None and side["peak_tflops"] is None  # no peak for a CPU
     phases = sum(side[f"{p}_ms"] for p in ("data", "forward", "backward", "optimizer"))
     assert phases > 0 and "torch" in record["libraries"] and "machine" in record
+    loading = record["loading"]  # the loader's rate at the recipe's shapes beside the step's demand
+    assert loading["images_per_s_per_worker"] > 0 and loading["demand_samples_per_s"] == side["samples_per_s"]
+    assert loading["workers_needed"] >= 1 and loading["image_size"] == record_image_size(DEFAULT_RECIPE)
+
+
+def record_image_size(recipe_path: str) -> int:
+    return load_validated(recipe_path)[0]["data"]["image_size"]
 
 
 def test_synthetic_batch_shapes_and_captions() -> None:
