@@ -15,8 +15,8 @@ from framework.assemble import assemble
 from framework.inspect_model import params_by_component
 from framework.recipe import diff, load_recipe
 from framework.validation import validate_recipe
-from tests.helpers import RECIPES
 from tests.distributed.launch import train
+from tests.helpers import RECIPES
 
 MIM, MLM = "$.objectives[2]", "$.objectives[3]"
 LOSS_ABLATIONS = {  # Table 5: recipe -> objective types it keeps
@@ -107,7 +107,7 @@ def test_paper_hyper_parameters_are_in_the_recipe(registry):
     recipe = validate_recipe(resolved("maskvlm.json"), registry)
     model, views, optim = recipe["model"], recipe["views"], recipe["optim"]
     assert model["image_encoder"]["mask_tokens"] == "input" and model["text_encoder"]["arch"] == "roberta"
-    assert views["masked_image"] == {"image": {"type": "block", "ratio": 0.6, "block_size": 32}}
+    assert views["masked_image"] == {"image": {"type": "block", "ratio": 0.6, "block_size": 32, "count": "blocks"}}
     assert views["masked_text"] == {"text": {"type": "mask_only", "ratio": 0.3}}
     for encoder in ("image_encoder", "text_encoder"):
         assert optim["lr"] * optim["lr_multipliers"][encoder] == pytest.approx(1e-5)
