@@ -50,3 +50,16 @@ def beyond_chance(records: list[Mapping[str, float]], levels: Mapping[str, tuple
         if not ok:
             failures[metric] = f"{metric}: mean of the last {len(tail)} records {mean:.4f}, chance {chance:.4f}"
     return failures
+
+
+def assert_objectives_learn(records: list[Mapping[str, float]], recipe: Mapping[str, Any], *, vocab_size: int,
+                            world_size: int = 1, not_yet: tuple[str, ...] = (), last: int = 5) -> None:
+    """Every objective's metrics past chance; those of objectives named in ``not_yet`` (known
+    not to learn at this size and length yet) turn the test into an expected failure instead."""
+    import pytest
+
+    failures = beyond_chance(records, chance_levels(recipe, vocab_size=vocab_size, world_size=world_size), last=last)
+    hard = [message for metric, message in failures.items() if metric.split("/")[0] not in not_yet]
+    assert not hard, "objectives at chance: " + "; ".join(hard)
+    if failures:
+        pytest.xfail("at chance still (issue 19 item 3): " + "; ".join(failures.values()))
