@@ -187,6 +187,6 @@ def test_tiny_recipe_trains_every_loss_under_zero2_on_2_processes(tmp_path: Path
         first, last = records[0][loss], sum(r[loss] for r in records[-3:]) / 3
         assert last < first, f"{loss} did not fall: {first:.3f} -> {last:.3f}"
     recipe = resolved("maskvlm-tiny.json")
-    # ITC and ITM stay at chance in 60 steps from random init: issue 19 item 3
+    # ITM stays at its prior (accuracy 2/3) in 60 steps from random init: issue 19 item 3
     assert_objectives_learn(records, recipe, vocab_size=recipe["data"]["tokenizer"]["vocab_size"], world_size=2,
-                            not_yet=("itc", "itm"), last=3)
+                            not_yet=("itm",), last=3)
