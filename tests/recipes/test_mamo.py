@@ -145,7 +145,8 @@ RUN = (f"train.steps={STEPS}", "train.log_every=1", "schedule.warmup_steps=4")
 
 def tiny(name: str, *overrides: str, registry: Any) -> dict[str, Any]:
     """Recipe ``name`` at the sizes and data of mamo-tiny.json (its own keys merged on top)."""
-    sizes = {k: v for k, v in read_json(RECIPES / "mamo-tiny.json").items() if k not in ("$schema", "extends", "description")}
+    sizes = {k: v for k, v in read_json(RECIPES / "mamo-tiny.json").items()
+             if k not in ("$schema", "extends", "description", "objectives")}  # each variant keeps its objectives
     recipe = deep_merge(resolved(name), sizes)
     for override in (*RUN, *overrides):
         recipe = apply_override(recipe, override)
