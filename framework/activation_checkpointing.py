@@ -67,7 +67,7 @@ def chosen_slots(setting: Setting) -> list[str]:
 
 
 def slot_modules(model: nn.Module, slot: str) -> list[tuple[str, nn.Module]]:
-    """(path, module) of one slot of a Pretrainer: ``image_encoder``, ``text_encoder``,
+    """(path, module) of one slot of a RecipeModel: ``image_encoder``, ``text_encoder``,
     ``fusion``, ``decoders`` (each decoder) or ``decoders.NAME``. Raises ``KeyError`` for a
     slot the model does not have."""
     if slot == "decoders":

@@ -1,4 +1,4 @@
-"""Turn a validated recipe into a Pretrainer (and its teacher) through the registry.
+"""Turn a validated recipe into a RecipeModel (and its teacher) through the registry.
 
 Components are built in dependency order; each one's sizes (widths, patch grid, vocab)
 are put in the :class:`BuildContext` for the components built after it.
@@ -10,9 +10,9 @@ from typing import Any, Mapping, Optional
 
 from framework.context import ViewSpec
 from framework.initialise import initialise
+from framework.model import RecipeModel
 from framework.model_file import CONFIGS_KEY
 from framework.objective import objective_name
-from framework.pretrainer import Pretrainer
 from framework.registry import BuildContext, Registry
 from framework.validation import RecipeValidationError, ValidationIssue
 
@@ -44,8 +44,8 @@ def _vocabulary(tokenizer: Any) -> dict[str, Any]:
 
 def assemble(recipe: Mapping[str, Any], registry: Registry, tokenizer: Any, *,
              load_pretrained: bool = True,
-             pretrained_configs: Optional[Mapping[str, Any]] = None) -> tuple[Pretrainer, Optional[Any]]:
-    """Build the student Pretrainer and the teacher (``None`` when the recipe has none).
+             pretrained_configs: Optional[Mapping[str, Any]] = None) -> tuple[RecipeModel, Optional[Any]]:
+    """Build the student RecipeModel and the teacher (``None`` when the recipe has none).
 
     Refuses what only a build can check (objective dependencies, teacher copies, factory
     errors) with the JSON path of the entry at fault; :func:`framework.validation.validate_recipe`
@@ -91,7 +91,7 @@ def assemble(recipe: Mapping[str, Any], registry: Registry, tokenizer: Any, *,
         for name, spec in recipe["views"].items()
     }
     objectives = _build_objectives(recipe, ctx)
-    student = Pretrainer(image_encoder=image_encoder, text_encoder=text_encoder, fusion=fusion,
+    student = RecipeModel(image_encoder=image_encoder, text_encoder=text_encoder, fusion=fusion,
                          decoders=decoders, objectives=objectives, views=views)
     student.pretrained_configs = configs  # framework.model_file stores them with the weights
     teacher = ctx.build("teacher", model["teacher"], at="$.model.teacher", student=student) if "teacher" in model else None

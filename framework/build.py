@@ -16,10 +16,13 @@ from typing import Any, Mapping, Optional
 import torch
 
 from framework import data as data_lib
-from framework.activation_checkpointing import apply_activation_checkpointing, recipe_setting
+from framework.activation_checkpointing import (
+    apply_activation_checkpointing,
+    recipe_setting,
+)
 from framework.assemble import assemble
 from framework.bench.synthetic import StandInTokenizer
-from framework.pretrainer import Pretrainer
+from framework.model import RecipeModel
 from framework.registry import Registry
 from framework.seeding import seed_everything
 
@@ -34,7 +37,7 @@ class BuiltRun:
     recipe: Mapping[str, Any]
     registry: Registry
     tokenizer: Any
-    model: Pretrainer
+    model: RecipeModel
     teacher: Optional[Any]
     dataset: Optional[Any] = None
 

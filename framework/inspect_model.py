@@ -18,7 +18,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from framework.bench.synthetic import synthetic_batch
 from framework.build import build_shapes
-from framework.pretrainer import Pretrainer
+from framework.model import RecipeModel
 from framework.registry import Registry
 from framework.types import Batch
 
@@ -29,7 +29,7 @@ def count_params(module: Optional[nn.Module], trainable_only: bool = False) -> i
     return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
 
 
-def params_by_component(model: Pretrainer, teacher: Optional[nn.Module]) -> dict[str, int]:
+def params_by_component(model: RecipeModel, teacher: Optional[nn.Module]) -> dict[str, int]:
     """Parameter count of each top-level component (decoders and objectives by name). A tensor
     two components share (BERT's MLM decoder tied to the word embeddings) counts once, in the
     first that holds it, so the rows add up to the total."""
@@ -76,7 +76,7 @@ def counted_flops(step: Callable[[], torch.Tensor], rows: int) -> FlopReport:
     return FlopReport(forward=forward / rows, train=counter.get_total_flops() / rows)
 
 
-def count_flops(model: Pretrainer, teacher: Any, batch: Batch) -> FlopReport:
+def count_flops(model: RecipeModel, teacher: Any, batch: Batch) -> FlopReport:
     """FLOPs per sample of one training step of ``model`` on ``batch`` (masks seeded)."""
     report = counted_flops(lambda: model(batch, generator=torch.Generator().manual_seed(0), teacher=teacher).loss,
                            batch["input_ids"].shape[0])

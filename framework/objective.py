@@ -1,7 +1,7 @@
 """Base class and shared schema pieces for objectives (losses).
 
 An objective reads the views it names through a :class:`framework.context.StepContext`
-and returns a :class:`framework.types.LossOutput`. The Pretrainer multiplies the loss by
+and returns a :class:`framework.types.LossOutput`. The RecipeModel multiplies the loss by
 the objective's ``weight`` and sums; the objective itself never sees other losses.
 """
 

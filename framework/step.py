@@ -51,13 +51,13 @@ class StepResult:
 def training_masks(model: Any, batch: Batch, seed: int, step: int = 0,
                    micro: int = 0) -> dict[str, tuple[Any, Any]]:
     """The (image, text) masks of every view that training step ``step`` draws for the
-    micro-batch ``batch`` (``model`` is the Pretrainer): what `framework masks` pictures."""
+    micro-batch ``batch`` (``model`` is the RecipeModel): what `framework masks` pictures."""
     ctx = model.context(batch, mask_generator(seed, step, micro, batch["image"].device))
     return {name: ctx.masks(name) for name in model.views}
 
 
 class TrainStep:
-    """One optimiser step of ``engine`` (a DeepSpeed engine around the Pretrainer) over
+    """One optimiser step of ``engine`` (a DeepSpeed engine around the RecipeModel) over
     ``accumulation`` micro-batches, with the teacher update."""
 
     def __init__(self, engine: Any, teacher: Optional[Any], *, seed: int, device: torch.device,

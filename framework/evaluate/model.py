@@ -25,12 +25,13 @@ from framework.build import build_run
 from framework.checkpoint import latest_checkpoint
 from framework.data.build import data_context
 from framework.hf import load_tokenizer
+from framework.model import RecipeModel
 from framework.model_file import ModelFileError, read_model_file
 from framework.objective import objective_name
-from framework.pretrainer import Pretrainer
 from framework.registry import Registry
 from framework.rundir import RECIPE_FILE, RunDir
 from framework.types import ImageEncoding, TextEncoding
+
 
 class EvalModelError(Exception):
     """A run directory cannot be turned into a model, or a recipe lacks what a task needs."""
@@ -38,7 +39,7 @@ class EvalModelError(Exception):
 
 @dataclass
 class EvalModel:
-    """A Pretrainer in eval mode with everything evaluators need to feed it.
+    """A RecipeModel in eval mode with everything evaluators need to feed it.
 
     ``step`` is the training step of the loaded weights (``None``: untrained);
     ``run_dir`` is ``None`` for a model built from a recipe file alone.
@@ -46,7 +47,7 @@ class EvalModel:
 
     recipe: Mapping[str, Any]
     registry: Registry
-    model: Pretrainer
+    model: RecipeModel
     tokenizer: PreTrainedTokenizerFast
     device: torch.device
     run_dir: Optional[Path] = None
@@ -95,7 +96,7 @@ class EvalModel:
         return out
 
     @classmethod
-    def from_module(cls, recipe: Mapping[str, Any], registry: Registry, module: Pretrainer,
+    def from_module(cls, recipe: Mapping[str, Any], registry: Registry, module: RecipeModel,
                     tokenizer: PreTrainedTokenizerFast, *, device: torch.device, run_dir: Optional[Path] = None,
                     step: Optional[int] = None) -> "EvalModel":
         """Wrap a model that is being trained (periodic evaluation); callers restore train mode."""
