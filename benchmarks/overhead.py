@@ -7,7 +7,7 @@ Here both are built in one process, their steps alternate, and each phase is tim
 cancels. Prints the median ms of each phase (data / forward / backward / optimizer) and
 the step-time ratio; repeat a few times and report the range.
 
-    .venv/bin/python benchmarks/overhead.py m3ae-tiny --vocab-size 200 [--steps 80]
+    .venv/bin/python benchmarks/overhead.py m3ae-tiny --vocab-size 200 [--steps 80] [--set KEY=VALUE]
 """
 
 from __future__ import annotations
@@ -51,10 +51,11 @@ def main() -> None:
     parser.add_argument("--data", choices=("synthetic", "recipe"), default="synthetic")
     parser.add_argument("--steps", type=int, default=80)
     parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args()
     torch.set_num_threads(1)
     options = BenchOptions(data=args.data, vocab_size=args.vocab_size, loading_images=0)
-    recipe, registry = load_validated(args.recipe)
+    recipe, registry = load_validated(args.recipe, args.overrides)
     recipe = bench_recipe_config(recipe, options)
     _, world_size = init_distributed()
     device = device_for_rank()
