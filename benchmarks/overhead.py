@@ -13,6 +13,7 @@ the step-time ratio; repeat a few times and report the range.
 from __future__ import annotations
 
 import argparse
+import itertools
 import statistics
 import time
 
@@ -40,7 +41,7 @@ class ThreadClock:
         self.steps[-1].append(time.thread_time())
 
     def medians_ms(self) -> list[float]:
-        phases = [[(b - a) * 1e3 for a, b in zip(marks, marks[1:])] for marks in self.steps]
+        phases = [[(b - a) * 1e3 for a, b in itertools.pairwise(marks)] for marks in self.steps]
         return [statistics.median(p[i] for p in phases) for i in range(4)] + [statistics.median(map(sum, phases))]
 
 

@@ -18,7 +18,8 @@ Blocks run plainly in eval mode and under ``no_grad`` (teachers, evaluation).
 from __future__ import annotations
 
 import types
-from typing import Any, Iterable, Mapping, Union
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import torch
 from torch import nn
@@ -29,7 +30,7 @@ SLOTS = ("image_encoder", "text_encoder", "fusion", "decoders")
 
 BLOCK_SUFFIXES = ("Block", "Layer")
 
-Setting = Union[bool, Iterable[str]]
+Setting = bool | Iterable[str]
 
 
 def transformer_blocks(module: nn.Module) -> list[tuple[str, nn.Module]]:

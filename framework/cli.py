@@ -11,8 +11,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from collections.abc import Sequence
 from types import ModuleType
-from typing import Optional, Sequence
 
 from framework import __version__
 
@@ -42,13 +42,13 @@ def command_module(name: str) -> ModuleType:
     return importlib.import_module(f"framework.commands.{name}")
 
 
-def _chosen(argv: Sequence[str]) -> Optional[str]:
+def _chosen(argv: Sequence[str]) -> str | None:
     """The subcommand ``argv`` runs (its first non-option word), if it is one."""
     word = next((arg for arg in argv if not arg.startswith("-")), None)
     return word if word in SUBCOMMANDS else None
 
 
-def build_parser(argv: Optional[Sequence[str]] = None) -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     """The parser; with ``argv``, only the module of the subcommand it names registers its
     arguments (the others appear by name and help), else every module does."""
     parser = argparse.ArgumentParser(prog="framework", description="Masked vision-language pretraining from JSON recipes.")
@@ -67,7 +67,7 @@ def build_parser(argv: Optional[Sequence[str]] = None) -> argparse.ArgumentParse
     return parser
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser(argv).parse_args(argv)
     try:

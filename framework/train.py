@@ -43,9 +43,9 @@ from framework.distributed import (
 from framework.engine import build_engine
 from framework.metrics import MetricsWriter, truncate_metrics
 from framework.nonfinite import NonFiniteLedger, parameters_finite
-from framework.resume import check_resumable
 from framework.provenance import provenance
 from framework.registry import Registry
+from framework.resume import check_resumable
 from framework.rundir import PROVENANCE_FILE, RECIPE_FILE, RunDir
 from framework.signals import GracefulStop
 from framework.step import TrainStep

@@ -17,9 +17,10 @@ import json
 import math
 import tempfile
 import time
+from collections.abc import Mapping
 from itertools import islice
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any
 
 import torch
 
@@ -42,7 +43,7 @@ def loading_recipe(recipe: Mapping[str, Any], manifest: Path) -> dict[str, Any]:
 
 
 def images_per_second(recipe: Mapping[str, Any], registry: Registry, *, batch: int = 32, images: int = 256,
-                      source_size: Optional[int] = None, seed: int = 0) -> dict[str, Any]:
+                      source_size: int | None = None, seed: int = 0) -> dict[str, Any]:
     """Images/s one loader worker decodes and augments for ``recipe``'s training pipeline
     (one warm-up batch, then ``images`` timed, rounded up to whole batches)."""
     from framework_plugins.data.synthetic import SyntheticShapes

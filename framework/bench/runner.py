@@ -18,7 +18,6 @@ from typing import Any, Callable, Iterator, Mapping, Optional
 import torch
 
 from framework import data as data_lib
-from framework.build import build_run
 from framework.bench.loading import images_per_second, keeps_up
 from framework.bench.peaks import mfu, peak_tflops
 from framework.bench.reference import with_defaults
@@ -34,6 +33,7 @@ from framework.bench.timing import (
     reset_peak_memory,
     synchronize,
 )
+from framework.build import build_run
 from framework.distributed import device_for_rank, init_distributed
 from framework.engine import build_engine
 from framework.inspect_model import counted_flops as count_step_flops

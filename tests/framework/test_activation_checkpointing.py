@@ -54,7 +54,7 @@ def test_checkpointed_blocks_give_the_same_losses_and_gradients_and_save_less(da
         torch.testing.assert_close(ckpt_out.losses[name], plain_out.losses[name], rtol=0, atol=0)
     assert ckpt_grads.keys() == plain_grads.keys()
     for name, grad in plain_grads.items():
-        torch.testing.assert_close(ckpt_grads[name], grad, rtol=0, atol=0, msg=lambda m: f"{name}: {m}")
+        torch.testing.assert_close(ckpt_grads[name], grad, rtol=0, atol=0, msg=lambda m, name=name: f"{name}: {m}")
     assert list(ckpt.state_dict()) == list(plain.state_dict())  # checkpoints and exports unchanged
     assert ckpt_saved < 0.6 * plain_saved, (ckpt_saved, plain_saved)  # activations kept for backward fall
 

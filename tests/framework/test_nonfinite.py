@@ -6,7 +6,12 @@ import pytest
 import torch
 from torch import nn
 
-from framework.nonfinite import NonFiniteLedger, NonFiniteLossError, finite_everywhere, parameters_finite
+from framework.nonfinite import (
+    NonFiniteLedger,
+    NonFiniteLossError,
+    finite_everywhere,
+    parameters_finite,
+)
 
 
 @pytest.mark.parametrize("value, expected", [(1.5, 1.0), (0.0, 1.0), (-3e38, 1.0), (float("nan"), 0.0),
