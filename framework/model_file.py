@@ -145,7 +145,9 @@ def model_file_path(path: str | Path) -> Path:
 def _verify_in_checkpoint(file: Path) -> None:
     """A model file saved in a checkpoint is checked against the checkpoint's SHA256SUMS first
     (a :class:`~framework.checkpoint.CheckpointError` naming it on a mismatch)."""
-    from framework.checkpoint import verify_saved_file  # framework.checkpoint imports this module
+    from framework.checkpoint import (
+        verify_saved_file,  # framework.checkpoint imports this module
+    )
 
     verify_saved_file(file)
 
@@ -154,6 +156,12 @@ def read_metadata(path: str | Path) -> dict[str, str]:
     """The metadata of a model file (no tensors read)."""
     file = model_file_path(path)
     return _open(file, lambda handle: handle.metadata() or {})
+
+
+def read_pretrained_configs(path: str | Path) -> dict[str, Any]:
+    """What a model file records of the pretrained files its model was built from (their
+    configs), so the model can be rebuilt without them."""
+    return json.loads(read_metadata(path).get(CONFIGS_KEY, "{}"))
 
 
 def _open(file: Path, read: Any) -> Any:

@@ -28,6 +28,7 @@ from tqdm import tqdm
 from framework import data as data_lib
 from framework.build import build_run
 from framework.checkpoint import (
+    CheckpointError,
     latest_checkpoint,
     load_checkpoint,
     rng_state,
@@ -42,6 +43,7 @@ from framework.distributed import (
 )
 from framework.engine import build_engine
 from framework.metrics import MetricsWriter, truncate_metrics
+from framework.model_file import ModelFileError, read_pretrained_configs
 from framework.nonfinite import NonFiniteLedger, parameters_finite
 from framework.provenance import provenance
 from framework.registry import Registry
@@ -72,7 +74,7 @@ class Trainer:
         self.device = device_for_rank()
         self.train_cfg = recipe["train"]
         self._check_run_dir(resume, overwrite)  # refuses before anything is read or written
-        built = build_run(recipe, registry)  # identical initial weights on every rank
+        built = build_run(recipe, registry, **self._rebuild_sources(resume))  # identical initial weights on every rank
         self.dataset, self.tokenizer, self.teacher = built.dataset, built.tokenizer, built.teacher
         if self.train_cfg["compile"]:
             built.model.compile_components()
@@ -117,6 +119,17 @@ class Trainer:
             raise RunDirectoryError(f"{self.run_dir} holds no run to resume (no {RECIPE_FILE}); run without --resume")
         if resume:
             check_resumable(self.recipe, self.layout)
+
+    def _rebuild_sources(self, resume: bool) -> dict[str, Any]:
+        """A resumed run rebuilds its model from its own checkpoint's model-file record, so
+        the pretrained files and the ``model.init`` run it started from are not needed."""
+        checkpoint = latest_checkpoint(self.layout.checkpoints) if resume else None
+        if checkpoint is None:
+            return {}
+        try:
+            return {"load_pretrained": False, "pretrained_configs": read_pretrained_configs(checkpoint)}
+        except ModelFileError as exc:
+            raise CheckpointError(str(exc)) from exc
 
     def _write_run_files(self, resume: bool, overwrite: bool) -> None:
         """Once everything is built: the resolved recipe, provenance and tokenizer. A

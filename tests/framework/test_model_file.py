@@ -122,3 +122,23 @@ def test_a_discrete_token_run_is_evaluated_after_its_image_tokenizer_is_deleted(
     assert tokenizer_keys
     for name, value in model.model.state_dict().items():
         assert torch.equal(value, live[name]), name
+
+
+def test_a_run_resumes_after_its_pretrained_files_are_deleted(tmp_path, registry):
+    """Resume rebuilds from the checkpoint's model-file record: the files a run started from
+    are not needed, and the resumed weights are the checkpoint's."""
+    vit_file, bert_dir = save_pretrained_files(tmp_path / "pretrained")
+    overrides = (*SHORT, f"model.image_encoder.checkpoint={json.dumps(str(vit_file))}",
+                 f"model.text_encoder.checkpoint={json.dumps(str(bert_dir))}", "model.text_encoder.layers=[0,2]",
+                 f"model.fusion.checkpoint={json.dumps(str(bert_dir))}", "model.fusion.layers=[2,3]")
+    run = tmp_path / "run"
+    first = Trainer(tiny_recipe(*overrides), run, registry, progress=False)
+    first.run()
+    saved = {k: v.clone() for k, v in first.engine.module.state_dict().items()}
+    shutil.rmtree(tmp_path / "pretrained")
+    resumed = Trainer(tiny_recipe(*overrides, "train.steps=3"), run, registry, resume=True, progress=False)
+    assert resumed.step == 2
+    for name, value in resumed.engine.module.state_dict().items():
+        assert torch.equal(value, saved[name]), name
+    resumed.run()
+    assert resumed.step == 3
