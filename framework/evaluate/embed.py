@@ -30,7 +30,8 @@ def contrastive_heads(model: EvalModel, name: Optional[str] = None) -> nn.Module
             raise EvalModelError(f"no objective named '{name}'; the recipe has {list(objectives)}")
         objective = objectives[name]
         if not isinstance(objective, ContrastiveEmbedder):
-            raise EvalModelError(f"objective '{name}' has no embed_image/embed_text to embed with; name an ITC objective")
+            raise EvalModelError(f"objective '{name}' has no embed_image/embed_text to embed with; "
+                                 "name an ITC objective")
         return objective
     for objective in objectives.values():
         if isinstance(objective, ContrastiveEmbedder):

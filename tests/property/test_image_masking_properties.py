@@ -7,10 +7,6 @@ from fractions import Fraction
 
 import pytest
 import torch
-from framework_plugins.masking.block import BlockMasking, block_layout
-from framework_plugins.masking.common import num_kept
-from framework_plugins.masking.random_patches import RandomPatches
-from framework_plugins.masking.region import RegionMasking, patches_in_boxes
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from masking_strategies import (
@@ -24,6 +20,11 @@ from masking_strategies import (
     ratios,
     seeds,
 )
+
+from framework_plugins.masking.block import BlockMasking, block_layout
+from framework_plugins.masking.common import num_kept
+from framework_plugins.masking.random_patches import RandomPatches
+from framework_plugins.masking.region import RegionMasking, patches_in_boxes
 
 batches = st.integers(1, 5)
 

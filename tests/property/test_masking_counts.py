@@ -8,15 +8,16 @@ from fractions import Fraction
 
 import pytest
 import torch
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+from masking_strategies import MASK, SPECIAL_IDS, VOCAB, captions, grids, ratios, seeds
+
 from framework_plugins.masking.block import BlockMasking, block_sizes
 from framework_plugins.masking.common import masked_count, masked_counts, num_kept
 from framework_plugins.masking.drop import TokenDropping
 from framework_plugins.masking.mlm import MaskedLanguageModelling, eligible_tokens
 from framework_plugins.masking.random_patches import RandomPatches
 from framework_plugins.masking.region import RegionMasking
-from hypothesis import assume, given, settings
-from hypothesis import strategies as st
-from masking_strategies import MASK, SPECIAL_IDS, VOCAB, captions, grids, ratios, seeds
 
 PATCH = 4
 DECIMALS = st.integers(0, 99).map(lambda k: k / 100)  # ratios as a recipe writes them: 0.8, 0.15, ...
@@ -51,8 +52,10 @@ def test_every_image_masker_masks_the_exact_count_of_patches(kind, ratio, side, 
         assume(side <= min(grid))
         masker = BlockMasking(ratio=ratio, block_size=side * PATCH, shared_across_batch=False)
     else:
-        masker = RandomPatches(ratio=ratio, shared_across_batch=False) if kind == "random_patches" else RegionMasking(ratio=ratio)
-    out = masker(batch_size=batch, grid=grid, patch_size=PATCH, generator=torch.Generator().manual_seed(seed), device="cpu")
+        masker = (RandomPatches(ratio=ratio, shared_across_batch=False) if kind == "random_patches"
+                  else RegionMasking(ratio=ratio))
+    g = torch.Generator().manual_seed(seed)
+    out = masker(batch_size=batch, grid=grid, patch_size=PATCH, generator=g, device="cpu")
     assert out.mask.sum(1).tolist() == [exact(grid[0] * grid[1], ratio)] * batch
 
 
@@ -61,9 +64,11 @@ def test_every_image_masker_masks_the_exact_count_of_patches(kind, ratio, side, 
 def test_whole_block_count_masks_the_exact_count_of_blocks(ratio, side, grid, batch, seed):
     assume(side <= min(grid))
     masker = BlockMasking(ratio=ratio, block_size=side * PATCH, shared_across_batch=False, count="blocks")
-    out = masker(batch_size=batch, grid=grid, patch_size=PATCH, generator=torch.Generator().manual_seed(seed), device="cpu")
+    g = torch.Generator().manual_seed(seed)
+    out = masker(batch_size=batch, grid=grid, patch_size=PATCH, generator=g, device="cpu")
     sizes = block_sizes(grid, side)
-    block_of = torch.tensor([[(r // side) * (-(-grid[1] // side)) + c // side for r in range(grid[0]) for c in range(grid[1])]])
+    per_row = -(-grid[1] // side)
+    block_of = torch.tensor([[(r // side) * per_row + c // side for r in range(grid[0]) for c in range(grid[1])]])
     for row in out.mask:
         per_block = torch.zeros(len(sizes), dtype=torch.long).index_add_(0, block_of[0], row.long())
         whole = per_block == torch.tensor(sizes)

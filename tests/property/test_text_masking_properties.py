@@ -7,14 +7,6 @@ from fractions import Fraction
 
 import pytest
 import torch
-from framework_plugins.masking.common import num_kept
-from framework_plugins.masking.drop import TokenDropping
-from framework_plugins.masking.mlm import (
-    IGNORE_INDEX,
-    MaskedLanguageModelling,
-    eligible_tokens,
-    most_masked,
-)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from masking_strategies import (
@@ -27,6 +19,15 @@ from masking_strategies import (
     captions,
     ratios,
     seeds,
+)
+
+from framework_plugins.masking.common import num_kept
+from framework_plugins.masking.drop import TokenDropping
+from framework_plugins.masking.mlm import (
+    IGNORE_INDEX,
+    MaskedLanguageModelling,
+    eligible_tokens,
+    most_masked,
 )
 
 

@@ -6,10 +6,17 @@ import math
 
 import pytest
 
-from tests.recipes.chance import ITM_PRIOR_ACCURACY, ITM_PRIOR_LOSS, assert_objectives_learn, beyond_chance, chance_levels
+from tests.recipes.chance import (
+    ITM_PRIOR_ACCURACY,
+    ITM_PRIOR_LOSS,
+    assert_objectives_learn,
+    beyond_chance,
+    chance_levels,
+)
 
 RECIPE = {"train": {"micro_batch": 16}, "objectives": [
-    {"type": "itc", "view": "full"}, {"type": "itc", "name": "itc_q", "view": "full", "distill_alpha": 0.4, "queue_size": 64},
+    {"type": "itc", "view": "full"},
+    {"type": "itc", "name": "itc_q", "view": "full", "distill_alpha": 0.4, "queue_size": 64},
     {"type": "itm", "view": "full"}, {"type": "mlm", "view": "masked_text"}, {"type": "mim", "view": "masked_image"}]}
 
 

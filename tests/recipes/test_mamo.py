@@ -183,7 +183,8 @@ def test_tiny_recipe_trains_with_falling_losses_and_a_moving_target(tmp_path, re
     assert_losses_fall(records, ("mim", "mlm", "mrm"))
     assert all(r["mrm/image_target_std"] > 0 and r["mrm/text_target_std"] > 0 for r in records)
     # ITC and ITM stay at chance in 30 (and 120) steps from random init: issue 19 item 3
-    assert_objectives_learn(records, recipe, vocab_size=recipe["data"]["tokenizer"]["vocab_size"], not_yet=("itc", "itm"))
+    assert_objectives_learn(records, recipe, vocab_size=recipe["data"]["tokenizer"]["vocab_size"],
+                            not_yet=("itc", "itm"))
 
 
 def test_table9_pixels_variant_trains_with_falling_losses(tmp_path, registry):

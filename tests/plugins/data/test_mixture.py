@@ -7,12 +7,12 @@ from collections import Counter
 
 import numpy as np
 import pytest
-from framework_plugins.data.mixture import Mixture
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from framework.data.sampler import ResumableDistributedSampler
 from framework.data.samples import SampleLoader
+from framework_plugins.data.mixture import Mixture
 
 
 class Items:

@@ -7,13 +7,13 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from framework_plugins import objectives
-from framework_plugins.objectives import itm
-from framework_plugins.objectives.itm import sample_negatives
 from torch import nn
 
 from framework.registry import BuildContext, Registry
 from framework.types import FusedEncoding, ImageEncoding, Similarities, TextEncoding
+from framework_plugins import objectives
+from framework_plugins.objectives import itm
+from framework_plugins.objectives.itm import sample_negatives
 
 B, N, T, D = 4, 3, 5, 8
 

@@ -14,11 +14,11 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-from framework_plugins import objectives
 from torch import nn
 
 from framework.registry import BuildContext, Registry
 from framework.types import ImageEncoding, TextEncoding
+from framework_plugins import objectives
 
 B, D, E, TEMPERATURE, DRAWS = 4, 6, 4, 0.1, 20000
 
@@ -81,7 +81,8 @@ def run(registry: Registry, momentum: bool) -> tuple[np.ndarray, ...]:
 
     image_s, text_s = embed64(itc.image_proj, student.image.cls), embed64(itc.text_proj, student.text.cls)
     if momentum:
-        image_keys, text_keys = embed64(copies["image_proj"], teacher.image.cls), embed64(copies["text_proj"], teacher.text.cls)
+        image_keys = embed64(copies["image_proj"], teacher.image.cls)
+        text_keys = embed64(copies["text_proj"], teacher.text.cls)
     else:
         image_keys, text_keys = image_s, text_s
     weights_t2i = off_diagonal_softmax(text_s @ image_keys.T / TEMPERATURE)  # [B,B] caption -> images
