@@ -86,6 +86,7 @@ class Trainer:
         self.step = 0
         self.start_sample = 0
         self.health_state: Optional[dict[str, Any]] = None
+        self.sampler_state: Optional[dict[str, Any]] = None
         self.nonfinite = NonFiniteLedger(self.train_cfg["max_bad_steps"])
         if resume:
             self._resume()
@@ -96,6 +97,8 @@ class Trainer:
         self.health = data_lib.DataHealth(recipe["data"]["max_bad_fraction"], min_seen=min(256, size))
         if self.health_state is not None:
             self.health.load_state_dict(self.health_state)
+        if self.sampler_state is not None and self.sampler is not None:  # refuses another data order
+            self.sampler.load_state_dict({**self.sampler_state, "position": self.start_sample})
         self._write_run_files(resume, overwrite)
         self.metrics = MetricsWriter(self.run_dir, enabled=is_main_process(),
                                      tensorboard=self.train_cfg["tensorboard"])
@@ -169,6 +172,7 @@ class Trainer:
         self.step = state["step"]
         self.start_sample = state["samples_seen"]
         self.health_state = state["data_health"]
+        self.sampler_state = state.get("sampler")  # absent in checkpoints of streaming sources
         self.nonfinite.skipped, self.nonfinite.streak = state["nonfinite"]["skipped"], state["nonfinite"]["streak"]
         if self.teacher is not None:
             self.teacher.load_state_dict(state["teacher"])
@@ -204,7 +208,8 @@ class Trainer:
                 sums = result.values
                 self.step += 1
                 window_steps += 1
-                self.nonfinite.record(self.step, result.finite, {k: v for k, v in sums.items() if "/" not in k and k != "loss"})
+                self.nonfinite.record(self.step, result.finite,
+                                      {k: v for k, v in sums.items() if "/" not in k and k != "loss"})
                 log = self.step == 1 or self.step % self.train_cfg["log_every"] == 0 or self.step == total
                 good = self._settle() if log else None  # the host reads values here anyway
                 if log and good:
@@ -267,6 +272,9 @@ class Trainer:
             "samples_seen": self.step * self.train_cfg["global_batch"],
             "teacher": self.teacher.state_dict() if self.teacher is not None else None,
             "data_health": self.health.state_dict(),
+            # the data order's identity; the position is samples_seen, not the prefetching loader's
+            "sampler": ({k: v for k, v in self.sampler.state_dict().items() if k != "position"}
+                        if self.sampler is not None else None),
             "nonfinite": {"skipped": self.nonfinite.skipped, "streak": self.nonfinite.streak},
             "rng": rng_state(),
         }

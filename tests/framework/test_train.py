@@ -79,3 +79,16 @@ def test_each_param_group_follows_its_multiplier_under_zero(tmp_path, registry, 
     assert {g["weight_decay"] for g in groups} == {0.0, recipe["optim"]["weight_decay"]}
     for before, after in zip(decoder_before, trainer.engine.module.decoders.parameters()):
         assert torch.equal(before, after)  # multiplier 0 freezes
+
+
+def test_resume_checks_the_data_order_it_continues(tmp_path, registry):
+    """The checkpoint keeps the sampler's identity (seed, dataset length, shuffling) and the
+    resume checks it against the rebuilt sampler, continuing from samples_seen."""
+    trainer = Trainer(tiny_recipe("train.steps=1", "train.log_every=1"), tmp_path, registry, progress=False)
+    trainer.run()
+    resumed = Trainer(tiny_recipe("train.steps=2", "train.log_every=1"), tmp_path, registry, resume=True,
+                      progress=False)
+    assert resumed.sampler_state == {"seed": 0, "length": 2048, "shuffle": True}
+    assert resumed.sampler.position == 32
+    with pytest.raises(ValueError, match="length=4096"):  # the dataset behind the run changed size
+        resumed.sampler.load_state_dict({"seed": 0, "length": 4096, "shuffle": True, "position": 0})
