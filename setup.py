@@ -10,7 +10,8 @@ from setuptools import find_packages, setup
 BUILTINS = ["framework_plugins" + name[len("plugins"):] for name in find_packages(include=["plugins", "plugins.*"])]
 
 setup(
-    packages=find_packages(include=["framework", "framework.*"]) + BUILTINS + ["framework.recipes", "framework.schemas"],
+    packages=(find_packages(include=["framework", "framework.*"]) + BUILTINS
+              + ["framework.recipes", "framework.schemas"]),
     package_dir={"framework_plugins": "plugins", "framework.recipes": "recipes", "framework.schemas": "schemas"},
     package_data={"framework": ["py.typed"], "framework.recipes": ["*.json"], "framework.schemas": ["*.json"]},
 )

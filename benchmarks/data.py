@@ -37,7 +37,8 @@ def main() -> None:
     empty = type(recipe["data"]["augment"])()  # no augmentation: resize only
     for name, augment in (("eval_resize", empty), (f"{args.recipe}_augment", recipe["data"]["augment"])):
         timed = {**recipe, "data": {**recipe["data"], "augment": augment}}
-        measured = images_per_second(timed, registry, batch=args.batch, images=args.images, source_size=args.source_size)
+        measured = images_per_second(timed, registry, batch=args.batch, images=args.images,
+                                     source_size=args.source_size)
         results[name] = {"images_per_s_per_worker": round(measured["images_per_s_per_worker"], 1), "augment": augment}
         print(f"{name}: {results[name]['images_per_s_per_worker']} images/s per worker")
     report = {"benchmark": "data", "source": f"JPEG {args.source_size}px", "image_size": args.image_size,

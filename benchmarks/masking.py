@@ -17,9 +17,9 @@ import time
 from pathlib import Path
 
 import torch
-from framework_plugins import masking
 
 from framework.registry import BuildContext, Registry
+from framework_plugins import masking
 
 BATCH, IMAGE, PATCH, TEXT_LEN, VOCAB = 256, 224, 16, 64, 30522
 SPECIAL_IDS = [0, 100, 101, 102, 103]  # BERT: [PAD] [UNK] [CLS] [SEP] [MASK]
@@ -89,7 +89,8 @@ def main() -> None:
                                                          args.device, args.repeats)
     report = {
         "batch": BATCH, "image_size": IMAGE, "patch_size": PATCH, "text_len": TEXT_LEN, "device": args.device,
-        "device_name": torch.cuda.get_device_name() if args.device == "cuda" else platform.processor() or platform.machine(),
+        "device_name": (torch.cuda.get_device_name() if args.device == "cuda"
+                        else platform.processor() or platform.machine()),
         "torch": torch.__version__, "threads": torch.get_num_threads(), "repeats": args.repeats,
         "results": results,
     }

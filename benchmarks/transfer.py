@@ -47,7 +47,8 @@ def main() -> None:
     work = args.work or Path(tempfile.mkdtemp(prefix="transfer-"))
     pretrain = work / "pretrain"
     started = time.perf_counter()
-    Trainer(recipe("tiny.json", [f"train.steps={args.pretrain_steps}", f"train.checkpoint_every={args.pretrain_steps}"]),
+    Trainer(recipe("tiny.json", [f"train.steps={args.pretrain_steps}",
+                                 f"train.checkpoint_every={args.pretrain_steps}"]),
             pretrain, registry, overwrite=True, progress=False).run()
     rows = []
     for seed in [int(s) for s in args.seeds.split(",")]:
@@ -59,7 +60,8 @@ def main() -> None:
                 overrides.append("model.init=" + json.dumps({"path": str(pretrain), "components": ["image_encoder"]}))
             run = work / f"{start}-{seed}"
             Trainer(recipe("shapes-classify-tiny.json", overrides), run, registry, overwrite=True, progress=False).run()
-            scores = run_tasks(EvalModel.from_run(run, registry), [{"type": "classification", "max_samples": args.samples}],
+            scores = run_tasks(EvalModel.from_run(run, registry),
+                               [{"type": "classification", "max_samples": args.samples}],
                                run / "eval", report=False)["classification"]
             row[start] = scores["top1"]
             row["chance"], row["majority"] = scores["chance_top1"], scores["majority_top1"]
@@ -74,7 +76,8 @@ def main() -> None:
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print("| seed | pretrained top-1 | random top-1 | chance | majority |\n|---|---|---|---|---|")
     for row in rows:
-        print(f"| {row['seed']} | {row['pretrained']:.1f} | {row['random']:.1f} | {row['chance']:.1f} | {row['majority']:.1f} |")
+        print(f"| {row['seed']} | {row['pretrained']:.1f} | {row['random']:.1f} | "
+              f"{row['chance']:.1f} | {row['majority']:.1f} |")
     print(f"wrote {args.out}")
 
 

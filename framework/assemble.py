@@ -80,12 +80,14 @@ def assemble(recipe: Mapping[str, Any], registry: Registry, tokenizer: Any, *,
         ctx.values.update(fusion_width=fusion.width,
                           fused_image_width=getattr(fusion, "image_width", image_encoder.width),
                           fused_text_width=getattr(fusion, "text_width", text_encoder.width))
-    decoders = {name: ctx.build("decoder", cfg, at=f"$.model.decoders.{name}") for name, cfg in model.get("decoders", {}).items()}
+    decoders = {name: ctx.build("decoder", cfg, at=f"$.model.decoders.{name}")
+                for name, cfg in model.get("decoders", {}).items()}
     ctx.values["decoder_widths"] = {name: d.width for name, d in decoders.items()}
     ctx.values["decoder_streams"] = {name: tuple(d.streams) for name, d in decoders.items()}
     views = {
         name: ViewSpec(name,
-                       ctx.build("image_masking", spec["image"], at=f"$.views.{name}.image") if "image" in spec else None,
+                       (ctx.build("image_masking", spec["image"], at=f"$.views.{name}.image")
+                        if "image" in spec else None),
                        ctx.build("text_masking", spec["text"], at=f"$.views.{name}.text") if "text" in spec else None,
                        spec.get("image_from"), spec.get("text_from"))
         for name, spec in recipe["views"].items()
@@ -94,7 +96,8 @@ def assemble(recipe: Mapping[str, Any], registry: Registry, tokenizer: Any, *,
     student = RecipeModel(image_encoder=image_encoder, text_encoder=text_encoder, fusion=fusion,
                          decoders=decoders, objectives=objectives, views=views)
     student.pretrained_configs = configs  # framework.model_file stores them with the weights
-    teacher = ctx.build("teacher", model["teacher"], at="$.model.teacher", student=student) if "teacher" in model else None
+    teacher = (ctx.build("teacher", model["teacher"], at="$.model.teacher", student=student)
+               if "teacher" in model else None)
     if teacher is not None:
         _check_teacher_modules(objectives, getattr(teacher, "paths", []))
     if load_pretrained and "init" in model:  # weights from another run (model.init); the run saves the report
@@ -105,7 +108,8 @@ def assemble(recipe: Mapping[str, Any], registry: Registry, tokenizer: Any, *,
 def _check_teacher_modules(objectives: Mapping[str, Any], paths: list[str]) -> None:
     """Every teacher copy an objective reads is listed in model.teacher.modules."""
     issues = [
-        ValidationIssue("$.model.teacher.modules", f"objective '{name}' reads the teacher's copy of '{path}'; add it to the list")
+        ValidationIssue("$.model.teacher.modules",
+                        f"objective '{name}' reads the teacher's copy of '{path}'; add it to the list")
         for name, objective in objectives.items() for path in objective.teacher_modules() if path not in paths
     ]
     if issues:
@@ -122,7 +126,8 @@ def _check_shared_masks(views: Mapping[str, Any]) -> None:
                 continue
             where = f"$.views.{name}.{modality}_from"
             if modality in spec:
-                issues.append(ValidationIssue(where, f"a view takes its {modality} mask from another view or masks it itself, not both"))
+                issues.append(ValidationIssue(where, f"a view takes its {modality} mask from another view "
+                                                     "or masks it itself, not both"))
             elif modality not in views.get(source, {}):
                 issues.append(ValidationIssue(where, f"view '{source}' has no {modality} masker of its own to share"))
     if issues:
@@ -137,14 +142,16 @@ def _build_objectives(recipe: Mapping[str, Any], ctx: BuildContext) -> dict[str,
         where = f"$.objectives[{i}]"
         name = objective_name(cfg)
         if name in objectives:
-            issues.append(ValidationIssue(where, f"a second objective named '{name}'; give one of them a distinct \"name\""))
+            issues.append(ValidationIssue(where, f"a second objective named '{name}'; "
+                                                 "give one of them a distinct \"name\""))
             continue
         objective = ctx.build("objective", {**cfg, "name": name}, at=where)
         missing = [n for n in objective.needs if n not in types_so_far]
         if missing:
             issues.append(ValidationIssue(where, f"'{cfg['type']}' needs objective(s) {missing} earlier in the list"))
         if objective.requires_teacher and "teacher" not in recipe["model"]:
-            issues.append(ValidationIssue(where, f"'{cfg['type']}' reads teacher outputs; add model.teacher (e.g. {{\"type\": \"ema\"}})"))
+            issues.append(ValidationIssue(where, f"'{cfg['type']}' reads teacher outputs; "
+                                                 "add model.teacher (e.g. {\"type\": \"ema\"})"))
         types_so_far.add(cfg["type"])
         objectives[name] = objective
     if issues:

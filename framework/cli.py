@@ -51,7 +51,8 @@ def _chosen(argv: Sequence[str]) -> str | None:
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     """The parser; with ``argv``, only the module of the subcommand it names registers its
     arguments (the others appear by name and help), else every module does."""
-    parser = argparse.ArgumentParser(prog="framework", description="Masked vision-language pretraining from JSON recipes.")
+    parser = argparse.ArgumentParser(prog="framework",
+                                     description="Masked vision-language pretraining from JSON recipes.")
     parser.add_argument("--version", action="version", version=f"framework {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     chosen = _chosen(argv) if argv is not None else None

@@ -94,7 +94,8 @@ class EncodedView:
     def fused(self) -> FusedEncoding:
         if self._fused is None:
             if self.fuse is None:
-                raise RuntimeError(f"view '{self.name}' was asked for fused features but the model has no fusion; add model.fusion to the recipe")
+                raise RuntimeError(f"view '{self.name}' was asked for fused features but the model has no fusion; "
+                                   "add model.fusion to the recipe")
             self._fused = self.fuse(self.image, self.text)
         return self._fused
 
@@ -160,7 +161,8 @@ def encode_view(backbone: Backbone, batch: Batch, name: str, image_mask: Optiona
     and views naming the mask's ``owners`` view through ``image_from`` / ``text_from``.
     """
     if backbone.image_encoder is None or backbone.text_encoder is None:
-        raise RuntimeError(f"view '{name}' is read by an objective but the recipe lacks model.image_encoder or model.text_encoder")
+        raise RuntimeError(f"view '{name}' is read by an objective but the recipe lacks "
+                           "model.image_encoder or model.text_encoder")
     cache = {} if cache is None else cache
     image_key = ("image", owners[0] if image_mask is not None else None)
     if image_key not in cache:
@@ -231,8 +233,8 @@ class StepContext:
         """View ``name`` encoded by the student (with gradients)."""
         key = ("student", name)
         if key not in self._encoded:
-            self._encoded[key] = encode_view(self.student, self.batch, name, *self.masks(name), self._unimodal["student"],
-                                             self.views[name].owners())
+            self._encoded[key] = encode_view(self.student, self.batch, name, *self.masks(name),
+                                             self._unimodal["student"], self.views[name].owners())
         return self._encoded[key]
 
     def teacher_view(self, name: str) -> EncodedView:
@@ -242,8 +244,8 @@ class StepContext:
         key = ("teacher", name)
         if key not in self._encoded:
             with torch.no_grad():
-                view = encode_view(self.teacher.backbone(), self.batch, name, *self.masks(name), self._unimodal["teacher"],
-                                   self.views[name].owners())
+                view = encode_view(self.teacher.backbone(), self.batch, name, *self.masks(name),
+                                   self._unimodal["teacher"], self.views[name].owners())
             if view.fuse is not None:
                 view.fuse = torch.no_grad()(view.fuse)
             self._encoded[key] = view

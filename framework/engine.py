@@ -17,7 +17,12 @@ import torch
 from torch import nn
 
 from framework.distributed import is_main_process
-from framework.registry import COMPONENT_KEYWORD, Registry, default_registry, fill_defaults
+from framework.registry import (
+    COMPONENT_KEYWORD,
+    Registry,
+    default_registry,
+    fill_defaults,
+)
 from framework.validation import core_schema
 
 
@@ -73,7 +78,8 @@ def component_config(recipe: Mapping[str, Any], section: str, registry: Optional
     return fill_defaults(registry.get(node[COMPONENT_KEYWORD], entry["type"]).schema, entry)
 
 
-def schedule_factor(recipe: Mapping[str, Any], lr: float, registry: Optional[Registry] = None) -> Callable[[int], float]:
+def schedule_factor(recipe: Mapping[str, Any], lr: float,
+                    registry: Optional[Registry] = None) -> Callable[[int], float]:
     """Multiplier of each group's peak lr at optimiser step ``t`` (0-based): the recipe's
     ``schedule`` component over ``train.steps`` steps with peak ``lr``."""
     registry = registry or default_registry()

@@ -164,7 +164,8 @@ def adapt(key: str, source: torch.Tensor, target: torch.Tensor, grid: Optional[t
         n, m = source.shape[0], target.shape[0]
         if n >= m:
             return source[:m].to(target.dtype), f"truncated {n} -> {m} positions"
-        return torch.cat([source.to(target.dtype), target[n:]]), f"extended {n} -> {m} positions (new rows as initialised)"
+        return (torch.cat([source.to(target.dtype), target[n:]]),
+                f"extended {n} -> {m} positions (new rows as initialised)")
     return None
 
 

@@ -84,7 +84,8 @@ def count_flops(model: RecipeModel, teacher: Any, batch: Batch) -> FlopReport:
     return report
 
 
-def inspect_recipe(recipe: Mapping[str, Any], registry: Registry, batch_size: int = 2) -> tuple[dict[str, int], FlopReport]:
+def inspect_recipe(recipe: Mapping[str, Any], registry: Registry,
+                   batch_size: int = 2) -> tuple[dict[str, int], FlopReport]:
     """A recipe's parameter counts and FLOPs per sample, counted on the meta device: shapes
     only, so a paper recipe needs no data, no weights and no memory for them. The batch
     is synthetic at the recipe's shapes (FLOPs depend on shapes, not on values)."""

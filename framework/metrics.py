@@ -21,7 +21,8 @@ class MetricsWriter:
             try:
                 from torch.utils.tensorboard import SummaryWriter
             except ImportError as exc:
-                raise RuntimeError("train.tensorboard needs the tensorboard package: install the tensorboard extra (pip install -e .[tensorboard])") from exc
+                raise RuntimeError("train.tensorboard needs the tensorboard package: "
+                                   "install the tensorboard extra (pip install -e .[tensorboard])") from exc
             self._board = SummaryWriter(str(Path(run_dir) / "tensorboard"))
 
     def write(self, record: dict[str, Any]) -> None:

@@ -34,8 +34,8 @@ class RecipeModel(nn.Module):
     an image tokenizer); reading a view without them is a clear error.
     """
 
-    def __init__(self, *, image_encoder: Optional[nn.Module], text_encoder: Optional[nn.Module], fusion: Optional[nn.Module],
-                 decoders: Mapping[str, nn.Module], objectives: Mapping[str, Objective],
+    def __init__(self, *, image_encoder: Optional[nn.Module], text_encoder: Optional[nn.Module],
+                 fusion: Optional[nn.Module], decoders: Mapping[str, nn.Module], objectives: Mapping[str, Objective],
                  views: Mapping[str, ViewSpec]) -> None:
         super().__init__()
         self.image_encoder = image_encoder

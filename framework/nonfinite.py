@@ -101,7 +101,8 @@ class NonFiniteLedger:
             return set()
         pending, self._pending = self._pending, []
         weights_ok = torch.ones((), device=pending[0][2].device) if parameters_ok is None else parameters_ok
-        read = torch.cat([weights_ok.reshape(1).float(), *(flags for _, _, flags in pending)]).tolist()  # the one host read
+        # the one host read
+        read = torch.cat([weights_ok.reshape(1).float(), *(flags for _, _, flags in pending)]).tolist()
         params_ok, offset, values = read[0], 1, []
         for _, names, _ in pending:
             values.append(read[offset: offset + 1 + len(names)])

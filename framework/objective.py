@@ -38,7 +38,8 @@ def objective_name(cfg: Mapping[str, Any]) -> str:
     return cfg.get("name", cfg["type"])
 
 
-VIEW_REF: dict[str, Any] = {"type": "string", "x-framework-ref": "views", "description": "Name of the view this objective reads."}
+VIEW_REF: dict[str, Any] = {"type": "string", "x-framework-ref": "views",
+                            "description": "Name of the view this objective reads."}
 DECODER_REF: dict[str, Any] = {
     "type": ["string", "null"],
     "x-framework-ref": "model.decoders",

@@ -134,7 +134,8 @@ def _resolve(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
     if not exists(parent_path):  # a copied recipe keeps extending the built-in it came from
         from framework.resources import builtin_recipes
 
-        parent_path = builtin_recipes().get(Path(parent).stem, parent_path) if Path(parent).parent == Path(".") else parent_path
+        parent_path = (builtin_recipes().get(Path(parent).stem, parent_path) if Path(parent).parent == Path(".")
+                       else parent_path)
     if not exists(parent_path):
         shown = parent if len(parent) <= 80 else f"{parent[:60]}... ({len(parent)} characters)"
         raise RecipeError(f"{path}::$.extends: '{shown}' does not exist (looked next to {path.name} "

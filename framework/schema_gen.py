@@ -36,7 +36,8 @@ def _expand(node: Any, kinds_used: set[str]) -> Any:
             if default_type(node):  # an entry without "type" is one of the default type
                 kinds_used.add(_default_def(kind, default_type(node)))
                 out = {"if": {"required": ["type"]}, "then": out,
-                       "else": {"$ref": f"#/$defs/{_default_def(kind, default_type(node))}"}, "default": node["default"]}
+                       "else": {"$ref": f"#/$defs/{_default_def(kind, default_type(node))}"},
+                       "default": node["default"]}
             if "description" in node:
                 out["description"] = node["description"]
             return out

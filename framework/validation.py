@@ -156,7 +156,8 @@ def _ref_issues(node: dict, value: Any, path: str, recipe: Mapping[str, Any]) ->
         names, section_path = _earlier_objectives(section, path), "the objectives listed before this one"
     values = value if isinstance(value, list) else [value]
     return [
-        ValidationIssue(path, f"'{v}' is not defined in {section_path}{did_you_mean(v, names)}; defined: {', '.join(names) or 'none'}")
+        ValidationIssue(path, f"'{v}' is not defined in {section_path}{did_you_mean(v, names)}; "
+                              f"defined: {', '.join(names) or 'none'}")
         for v in values
         if isinstance(v, str) and v not in names
     ]

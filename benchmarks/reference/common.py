@@ -80,7 +80,8 @@ class PostNormCrossBlock(nn.Module):
 
     def __init__(self, width: int, heads: int, hidden: int, dropout: float, eps: float) -> None:
         super().__init__()
-        self.self_attn, self.cross_attn = MultiHeadAttention(width, heads, dropout), MultiHeadAttention(width, heads, dropout)
+        self.self_attn, self.cross_attn = (MultiHeadAttention(width, heads, dropout),
+                                           MultiHeadAttention(width, heads, dropout))
         self.mlp = nn.Sequential(nn.Linear(width, hidden), nn.GELU(), nn.Linear(hidden, width))
         self.norms = nn.ModuleList(nn.LayerNorm(width, eps=eps) for _ in range(3))
         self.drop = nn.Dropout(dropout)

@@ -13,16 +13,17 @@ from typing import Any, Mapping
 
 import torch
 import torch.nn.functional as F
-from framework_plugins.fusion.unified import SIZES
 from timm.models.vision_transformer import Block
 from torch import nn
 
 from benchmarks.reference.common import PlainStep, patchify
+from framework_plugins.fusion.unified import SIZES
 
 
 def matches(recipe: Mapping[str, Any]) -> bool:
     model = recipe["model"]
-    return model.get("fusion", {}).get("type") == "unified" and model.get("image_encoder", {}).get("type") == "patch_embed"
+    return (model.get("fusion", {}).get("type") == "unified"
+            and model.get("image_encoder", {}).get("type") == "patch_embed")
 
 class M3AE(nn.Module):
     def __init__(self, recipe: Mapping[str, Any], vocab_size: int) -> None:

@@ -123,7 +123,8 @@ class MaskVLM(nn.Module):
         masked_ids = ids.scatter(1, picked, torch.where(chosen, self.mask_id, torch.gather(ids, 1, picked)))
         _, fused_w = self.fuse(self.encode_image(image), self.encode_text(masked_ids, valid), valid)
         logits = self.token_head(take(fused_w, picked))  # [B,count,V]
-        mlm = F.cross_entropy(logits.flatten(0, 1).float(), torch.gather(ids, 1, picked).masked_fill(~chosen, -100).flatten())
+        mlm = F.cross_entropy(logits.flatten(0, 1).float(),
+                              torch.gather(ids, 1, picked).masked_fill(~chosen, -100).flatten())
         return itc + itm + mim + mlm
 
 

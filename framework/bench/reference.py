@@ -33,14 +33,16 @@ def reference_names() -> list[str]:
 def find_reference(recipe: Mapping[str, Any]) -> tuple[str, Callable[..., Any]]:
     """The name and ``build`` function of the reference that matches ``recipe``."""
     if not REFERENCE_DIR.is_dir():
-        raise NoReferenceError(f"{REFERENCE_DIR} is missing; --compare-reference needs a source checkout of the repository")
+        raise NoReferenceError(f"{REFERENCE_DIR} is missing; "
+                               "--compare-reference needs a source checkout of the repository")
     if str(REPO_ROOT) not in sys.path:
         sys.path.insert(0, str(REPO_ROOT))
     for name in reference_names():
         module = importlib.import_module(f"benchmarks.reference.{name}")
         if module.matches(recipe):
             return name, module.build
-    raise NoReferenceError(f"no reference step in {REFERENCE_DIR} matches this recipe (have: {', '.join(reference_names())}); "
+    raise NoReferenceError(f"no reference step in {REFERENCE_DIR} matches this recipe "
+                           f"(have: {', '.join(reference_names())}); "
                            "drop --compare-reference or add a module there")
 
 

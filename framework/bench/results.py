@@ -39,7 +39,8 @@ def machine() -> dict[str, Any]:
     return info
 
 
-def record(recipe_path: str, recipe: Mapping[str, Any], options: Mapping[str, Any], measured: Mapping[str, Any]) -> dict[str, Any]:
+def record(recipe_path: str, recipe: Mapping[str, Any], options: Mapping[str, Any],
+           measured: Mapping[str, Any]) -> dict[str, Any]:
     """One benchmark's JSON record."""
     return {
         "recipe": recipe_path,

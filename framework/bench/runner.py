@@ -203,8 +203,10 @@ def bench_framework(recipe: Mapping[str, Any], registry: Registry, options: Benc
         out["reference"] = {**ref_result, **throughput(ref_result, name)}
         out["framework_over_reference"] = out["framework"]["samples_per_s"] / ref_result["samples_per_s"]
     if options.loading_images > 0:
-        loading = images_per_second(recipe, registry, batch=min(train["micro_batch"], 32), images=options.loading_images)
-        out["loading"] = {**loading, **keeps_up(loading, out["framework"]["samples_per_s"], recipe["data"]["num_workers"])}
+        loading = images_per_second(recipe, registry, batch=min(train["micro_batch"], 32),
+                                    images=options.loading_images)
+        out["loading"] = {**loading,
+                          **keeps_up(loading, out["framework"]["samples_per_s"], recipe["data"]["num_workers"])}
     out["device"] = name
     out["world_size"] = world_size
     return out

@@ -83,7 +83,8 @@ def bench(args: argparse.Namespace) -> int:
     measured = bench_framework(recipe, registry, options, build_reference)
     data = results.record(args.recipe, recipe, {**dataclasses.asdict(options), "batch": recipe["train"]["micro_batch"],
                                                 "compare_reference": args.compare_reference,
-                                                "activation_checkpointing": recipe["train"].get("activation_checkpointing", False)},
+                                                "activation_checkpointing":
+                                                    recipe["train"].get("activation_checkpointing", False)},
                              measured)
     if args.output:
         path = results.write(Path(args.output), data)

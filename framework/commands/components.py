@@ -18,7 +18,8 @@ def list_components(args: argparse.Namespace) -> int:
     except USER_ERRORS as exc:
         return fail(exc)
     if args.kind and args.kind not in KINDS:
-        return fail(ValueError(f"unknown kind '{args.kind}'{did_you_mean(args.kind, KINDS)}; kinds: {', '.join(KINDS)}"))
+        return fail(ValueError(f"unknown kind '{args.kind}'{did_you_mean(args.kind, KINDS)}; "
+                               f"kinds: {', '.join(KINDS)}"))
     headers = ("KIND", "NAME", "PROVIDER", "MODULE", "DOC")
     rows = [(s.kind, s.name, s.provider, s.module, s.doc) for s in registry.specs(args.kind)]
     widths = [max([len(r[i]) for r in rows] + [len(h)]) for i, h in enumerate(headers[:-1])]

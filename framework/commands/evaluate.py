@@ -2,9 +2,9 @@
 
 A run directory is evaluated with its latest checkpoint; a recipe file with the untrained
 model (the baseline), written under ``runs/<recipe>/eval`` unless ``--out`` says where.
-Each invocation merges into ``results.json``, keyed by task and step. Tasks come from ``--task`` (a name, or a JSON object with params)
-or else from the recipe's ``eval.tasks``; a ``--task`` name the recipe also lists keeps
-the recipe's params.
+Each invocation merges into ``results.json``, keyed by task and step. Tasks come from
+``--task`` (a name, or a JSON object with params) or else from the recipe's ``eval.tasks``;
+a ``--task`` name the recipe also lists keeps the recipe's params.
 """
 
 from __future__ import annotations
@@ -93,5 +93,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "(default: RUN/eval, or runs/<recipe name>/eval for a recipe's untrained baseline)")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cuda (default cpu)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a recipe key, e.g. --set data.eval='{\"type\": \"synthetic_shapes\", \"max_shapes\": 1}'")
+                   help="override a recipe key, "
+                        "e.g. --set data.eval='{\"type\": \"synthetic_shapes\", \"max_shapes\": 1}'")
     p.set_defaults(func=evaluate)

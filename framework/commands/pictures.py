@@ -31,7 +31,8 @@ def plot(args: argparse.Namespace) -> int:
 
     run = RunDir(args.run)
     if not run.metrics.is_file():
-        return fail(FileNotFoundError(f"{run.root} has no metrics.jsonl; pass a run directory written by `framework run`"))
+        return fail(FileNotFoundError(f"{run.root} has no metrics.jsonl; "
+                                      "pass a run directory written by `framework run`"))
     keys = [k.strip() for k in args.keys.split(",") if k.strip()] if args.keys else None
     recipe = json.loads(run.recipe.read_text()) if run.recipe.is_file() else None  # objectives: losses, chance lines
     world_size = json.loads(run.provenance.read_text()).get("world_size", 1) if run.provenance.is_file() else 1

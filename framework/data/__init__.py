@@ -25,6 +25,6 @@ from framework.data.transforms import AugmentSample, SampleTransform, build_tran
 
 __all__ = [
     "AugmentSample", "BadDataError", "BadSampleError", "Collator", "DataHealth", "ResumableDistributedSampler",
-    "SampleLoader", "SampleTransform", "StreamLoader", "StreamPosition", "build_dataset", "build_eval_loader", "build_tokenizer",
-    "build_train_loader", "build_transform", "data_config", "iterate_forever",
+    "SampleLoader", "SampleTransform", "StreamLoader", "StreamPosition", "build_dataset", "build_eval_loader",
+    "build_tokenizer", "build_train_loader", "build_transform", "data_config", "iterate_forever",
 ]

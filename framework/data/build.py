@@ -40,7 +40,8 @@ def build_dataset(recipe: Mapping[str, Any], registry: Registry, split: str = "t
         raise ValueError(f"unknown data split '{split}'; use 'train' or 'eval'")
     cfg = data_config(recipe)
     config = cfg.get(split) or cfg["train"]
-    if split == "eval" and "eval" not in cfg and "split" not in registry.get("dataset", config["type"]).schema.get("properties", {}):
+    if (split == "eval" and "eval" not in cfg
+            and "split" not in registry.get("dataset", config["type"]).schema.get("properties", {})):
         raise ValueError(f"the recipe has no data.eval and dataset '{config['type']}' has no 'split' parameter to "
                          "draw held-out samples from; add a data.eval source")
     context = data_context(recipe, registry, split=split)

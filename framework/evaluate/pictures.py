@@ -14,6 +14,9 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageDraw, ImageFont
 
+# Training curves moved to framework.pictures.curves; imported here for callers of this module.
+from framework.pictures.curves import curve_series, draw_curves  # noqa: F401 (re-exported)
+
 PAD = 6
 TITLE = 14
 """Pixels of padding between cells and of the title row."""
@@ -47,7 +50,3 @@ def image_grid(columns: Sequence[torch.Tensor], titles: Sequence[str], cell: int
         for r in range(rows):
             canvas.paste(Image.fromarray(pixels[r], mode="RGB"), (left, TITLE + PAD + r * (cell + PAD)))
     return canvas
-
-
-# Training curves moved to framework.pictures.curves; imported here for callers of this module.
-from framework.pictures.curves import curve_series, draw_curves  # noqa: F401 (re-exported)

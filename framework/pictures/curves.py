@@ -174,7 +174,8 @@ def draw_panel(draw: ImageDraw.ImageDraw, box: tuple[int, int, int, int], panel:
     span_x = (s_hi - s_lo) or 1.0
 
     def at(step: float, value: float) -> tuple[float, float]:
-        return (left + (step - s_lo) / span_x * (right - left), bottom - (scale(value) - y_lo) / (y_hi - y_lo) * (bottom - top))
+        return (left + (step - s_lo) / span_x * (right - left),
+                bottom - (scale(value) - y_lo) / (y_hi - y_lo) * (bottom - top))
 
     draw.rectangle((left, top, right, bottom), outline=(160, 160, 160))
     for tick in ticks:  # y ticks and grid

@@ -41,7 +41,8 @@ def test_zero3_run_evaluates_like_the_one_process_run(tmp_path, registry):
                 nproc=2)
     checkpoint = latest_checkpoint(two / "checkpoints")
     assert read_metadata(checkpoint)["step"] == "2"
-    gathered, reference = read_model_file(checkpoint).state, read_model_file(latest_checkpoint(one / "checkpoints")).state
+    gathered = read_model_file(checkpoint).state
+    reference = read_model_file(latest_checkpoint(one / "checkpoints")).state
     assert gathered.keys() == reference.keys()
     for name, value in reference.items():
         assert gathered[name].shape == value.shape, name  # not a ZeRO-3 partition

@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from tests.helpers import REPO
 from tests.distributed.launch import child_env, cli_command
 from tests.framework.test_registry import make_distribution
+from tests.helpers import REPO
 
 FAILING_PLUGIN = '''
 import os

@@ -8,9 +8,9 @@ import subprocess
 
 import pytest
 
-from tests.helpers import REPO
 from tests.distributed.launch import child_env, cli_command
 from tests.framework.test_registry import make_distribution
+from tests.helpers import REPO
 
 SIGNALLING_PLUGIN = '''
 import os, signal

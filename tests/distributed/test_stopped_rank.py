@@ -81,7 +81,8 @@ def worker_pids(launcher: int) -> dict[int, int]:
 def test_a_stopped_rank_ends_the_job_naming_it(tmp_path):
     run = tmp_path / "run"
     command = cli_command(["run", "recipes/tiny.json", "--output", str(run), "--quiet",
-                           "--set", "train.steps=100000", "--set", "train.micro_batch=8", "--set", "train.global_batch=16",
+                           "--set", "train.steps=100000", "--set", "train.micro_batch=8",
+                           "--set", "train.global_batch=16",
                            "--set", "train.log_every=1", "--set", f"train.collective_timeout_s={TIMEOUT_S}"], nproc=2)
     job = subprocess.Popen(command, cwd=REPO, env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                            text=True, start_new_session=True)

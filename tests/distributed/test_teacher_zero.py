@@ -20,8 +20,8 @@ import pytest
 import torch
 
 from framework.recipe import load_recipe
-from tests.helpers import RECIPES
 from tests.distributed.launch import train
+from tests.helpers import RECIPES
 
 STEPS = 3
 

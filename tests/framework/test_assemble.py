@@ -32,7 +32,8 @@ def test_teacher_reading_objective_without_teacher(registry):
 
 def test_duplicate_objective_names_are_refused(registry):
     with pytest.raises(RecipeValidationError, match=r"\$\.objectives\[1\]: a second objective named 'itc'"):
-        tiny_recipe('objectives=[{"type": "itc", "view": "full"}, {"type": "itc", "view": "full"}]')  # validation builds
+        # validation builds
+        tiny_recipe('objectives=[{"type": "itc", "view": "full"}, {"type": "itc", "view": "full"}]')
 
 
 def test_teacher_must_keep_the_copies_objectives_read(registry):

@@ -19,7 +19,8 @@ def context(recipe, registry):
     dataset = data_lib.build_dataset(recipe, registry)
     tokenizer = data_lib.build_tokenizer(recipe, registry, dataset)
     model, _ = assemble(recipe, registry, tokenizer)
-    loader, sampler = data_lib.build_train_loader(recipe, dataset, tokenizer, rank=0, world_size=1, micro_batch=4, seed=0)
+    loader, sampler = data_lib.build_train_loader(recipe, dataset, tokenizer, rank=0, world_size=1, micro_batch=4,
+                                                  seed=0)
     batch = next(data_lib.iterate_forever(loader, sampler))
     return model, model.context(batch, torch.Generator().manual_seed(0))
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import jsonschema
 import pytest
 import torch
-from framework_plugins import optim as optim_plugin
 from torch import nn
 
 from framework import ComponentSpec
@@ -14,6 +13,7 @@ from framework.engine import build_optimizer, component_config, peak_lr, schedul
 from framework.optim import OptimizerComponent, optimizer_schema
 from framework.registry import Registry
 from framework.validation import RecipeValidationError
+from framework_plugins import optim as optim_plugin
 from tests.helpers import registry_of, tiny_recipe
 
 # The multipliers of the hard-coded schedule before it became a component (warm-up 3,

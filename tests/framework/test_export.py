@@ -43,8 +43,8 @@ def test_timm_export_loads_three_ways_and_matches(run, model, tmp_path, capsys):
     with torch.no_grad():
         want = model.encode_images(images).tokens
         loaded = [timm.create_model(f"local-dir:{out}", pretrained=True),
-                  timm.create_model(name, pretrained=True, pretrained_cfg_overlay={"file": str(out / "model.safetensors")},
-                                    **kwargs)]
+                  timm.create_model(name, pretrained=True,
+                                    pretrained_cfg_overlay={"file": str(out / "model.safetensors")}, **kwargs)]
         by_checkpoint = timm.create_model(name, **kwargs)
         timm.models.load_checkpoint(by_checkpoint, str(out / "model.safetensors"))
         for vit in [*loaded, by_checkpoint]:

@@ -46,7 +46,8 @@ def at_step(function, pick):
 if mode == "before-rename":  # DeepSpeed's files written and fsynced, directory not yet in place
     checkpoint._publish = at_step(checkpoint._publish, lambda tmp, final: final.name == checkpoint.checkpoint_tag(at))
 elif mode == "before-latest":  # checkpoint in place, 'latest' not yet moved
-    checkpoint.write_atomic = at_step(checkpoint.write_atomic, lambda path, text: text.strip() == checkpoint.checkpoint_tag(at))
+    checkpoint.write_atomic = at_step(checkpoint.write_atomic,
+                                      lambda path, text: text.strip() == checkpoint.checkpoint_tag(at))
 elif mode == "after-step":
     class Killer:
         @hookimpl
@@ -194,7 +195,8 @@ def test_consecutive_nan_steps_stop_the_run_keeping_the_last_good_checkpoint(tmp
     recipe = tiny_recipe(*OVERRIDES, "train.checkpoint_every=1", "train.max_bad_steps=2", "train.steps=6")
     trainer = Trainer(recipe, tmp_path, registry, progress=False)
     inject_nan(trainer, bad_steps={2, 3, 4, 5}, micro=0)
-    with pytest.raises(NonFiniteLossError, match="2 optimiser steps in a row .* last good checkpoint is .*step_00000002"):
+    with pytest.raises(NonFiniteLossError,
+                       match="2 optimiser steps in a row .* last good checkpoint is .*step_00000002"):
         trainer.run()
     good = latest_checkpoint(tmp_path / "checkpoints")
     assert good.name == "step_00000002"

@@ -9,16 +9,16 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from framework_plugins.decoders.mlm_head import BertMLMHead
-from framework_plugins.layers.bert import load_local
-from framework_plugins.tokenizers.wordpiece import train_wordpiece
 from transformers import BertConfig, BertModel
 
 from framework.evaluate.model import EvalModelError, load_run_tokenizer
 from framework.hf import RemoteCodeError, refuse_remote_code
 from framework.registry import BuildContext, RegistryError, default_registry
-from tests.helpers import RECIPES, REPO
+from framework_plugins.decoders.mlm_head import BertMLMHead
+from framework_plugins.layers.bert import load_local
+from framework_plugins.tokenizers.wordpiece import train_wordpiece
 from tests.distributed.launch import child_env, cli_command
+from tests.helpers import RECIPES, REPO
 
 CAPTIONS = ["a red circle at the top left", "a blue square in the middle", " ".join(f"w{i}" for i in range(120))]
 

@@ -77,7 +77,8 @@ def test_image_position_embeddings_are_resampled_bicubically_to_a_new_grid(regis
     assert resized["from"] == [1, 17, 64] and resized["to"] == [1, 37, 64] and "bicubic 4x4 -> 6x6" in resized["how"]
     want = resample_abs_pos_embed(pretrained.state_dict()[key], new_size=[6, 6], old_size=[4, 4], num_prefix_tokens=1)
     assert torch.allclose(student.state_dict()[key], want)
-    with pytest.raises(InitError, match=r"shape mismatch image_encoder.vit.pos_embed: source \(1, 17, 64\) vs model \(1, 37, 64\)"):
+    with pytest.raises(InitError, match=r"shape mismatch image_encoder.vit.pos_embed: "
+                                        r"source \(1, 17, 64\) vs model \(1, 37, 64\)"):
         initialise(student, None, {"path": str(run), "components": ["image_encoder"], "resize_positions": False})
 
 
@@ -111,7 +112,8 @@ def test_renamed_prefixes_load_into_another_objective_name(registry, tokenizer, 
     pretrained, run = source
     objectives = json.dumps([{"type": "itc", "name": "contrast", "view": "full", "embed_dim": 64, "pooling": "mean"}])
     student, _ = build(registry, tokenizer, f"objectives={objectives}", seed=2)
-    initialise(student, None, {"path": str(run), "components": ["heads"], "rename": {"objectives.itc.": "objectives.contrast."},
+    initialise(student, None, {"path": str(run), "components": ["heads"],
+                               "rename": {"objectives.itc.": "objectives.contrast."},
                                "allow_unexpected": ["objectives.mlm.*", "objectives.mim.*"]})
     assert same(student.objectives["contrast"], pretrained.objectives["itc"])
 
@@ -123,7 +125,8 @@ def test_a_momentum_teacher_starts_as_a_copy_of_the_initialised_student(registry
     for path in ("image_encoder", "text_encoder", "fusion"):
         assert same(teacher.module(path), pretrained.get_submodule(path)), path
     assert report.teacher.startswith("copied from the initialised student")
-    with pytest.raises(InitError, match=r"has no \['teacher'\]; it has \['decoders', 'fusion', 'heads', 'image_encoder'"):
+    with pytest.raises(InitError,
+                       match=r"has no \['teacher'\]; it has \['decoders', 'fusion', 'heads', 'image_encoder'"):
         initialise(student, teacher, {"path": str(run), "components": ["teacher"]})
 
 

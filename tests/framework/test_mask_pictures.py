@@ -44,7 +44,8 @@ class WordTokenizer:
 
 def test_text_mask_captions_skip_special_and_padding() -> None:
     ids = torch.tensor([[1, 4, 3, 6, 2, 0]])
-    view = TextMaskingOutput(input_ids=ids, labels=torch.full_like(ids, -100), mask=torch.tensor([[0, 0, 1, 0, 0, 0]]).bool())
+    view = TextMaskingOutput(input_ids=ids, labels=torch.full_like(ids, -100),
+                             mask=torch.tensor([[0, 0, 1, 0, 0, 0]]).bool())
     attention = torch.tensor([[1, 1, 1, 1, 1, 0]])
     special = torch.tensor([[1, 0, 0, 0, 1, 1]])
     assert text_mask_captions(WordTokenizer(), view, attention, special) == ["a [[MASK]] cube"]

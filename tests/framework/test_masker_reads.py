@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from framework_plugins.masking.random_patches import RandomPatches
-from framework_plugins.masking.region import RegionMasking
 
 from framework.context import ViewSpec, mask_view
+from framework_plugins.masking.random_patches import RandomPatches
+from framework_plugins.masking.region import RegionMasking
 
 BATCH = {
     "image": torch.zeros(2, 3, 16, 16),

@@ -134,7 +134,8 @@ def test_invalid_schema_refuses_that_component_only(site):
 
 def test_invalid_schema_is_refused():
     registry = Registry()
-    bad = ComponentSpec("target", "bad", object, {"type": "object", "properties": {"x": {"type": "nonsense"}}}, "d", "pkg==1")
+    bad = ComponentSpec("target", "bad", object, {"type": "object", "properties": {"x": {"type": "nonsense"}}}, "d",
+                        "pkg==1")
     with pytest.raises(RegistryError, match=r"target 'bad' from pkg==1: its params schema is not valid"):
         registry.add(bad)
 
@@ -190,7 +191,8 @@ def test_incompatible_api_version_names_the_distribution_where_used(site):
     assert "every" not in [s.name for s in registry.specs("image_masking")]
     validate_recipe(load_recipe(RECIPES / "tiny.json"), registry)
     with pytest.raises(RecipeValidationError, match=rf"fake_future==3.1 was written for plugin API version "
-                                                   rf"{API_VERSION + 1}.*install a release of fake_future built for API {API_VERSION}"):
+                                                   rf"{API_VERSION + 1}.*install a release of fake_future "
+                                                   rf"built for API {API_VERSION}"):
         validate_recipe(tiny_with_masking("every"), registry)
 
 

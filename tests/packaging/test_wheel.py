@@ -36,9 +36,10 @@ SELF = ("framework", "__editable__", "_framework", "distutils-precedence.pth")
 
 
 def run(*args: str | Path, cwd: Path, timeout: float = 300, env: dict | None = None) -> subprocess.CompletedProcess:
-    result = subprocess.run([str(a) for a in args], cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False,
-                            env={**os.environ, **(env or {})})
-    assert result.returncode == 0, f"{' '.join(map(str, args))} exited {result.returncode}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    result = subprocess.run([str(a) for a in args], cwd=cwd, capture_output=True, text=True, timeout=timeout,
+                            check=False, env={**os.environ, **(env or {})})
+    assert result.returncode == 0, (f"{' '.join(map(str, args))} exited {result.returncode}:\n"
+                                    f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
     return result
 
 

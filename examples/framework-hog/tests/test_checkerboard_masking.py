@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import torch
-from framework_hog.checkerboard import Checkerboard, board_mask, shuffle_ids
 
 from framework.registry import default_registry
+from framework_hog.checkerboard import Checkerboard, board_mask, shuffle_ids
 
 
 def mask_of(masker: Checkerboard, grid: tuple[int, int], batch: int = 8, seed: int = 0):

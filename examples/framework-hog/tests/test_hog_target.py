@@ -7,9 +7,9 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from framework_hog.hog import hog_cells, hog_patches
 
 from framework.registry import BuildContext, default_registry
+from framework_hog.hog import hog_cells, hog_patches
 
 
 def reference_cells(image: torch.Tensor, cell: int, bins: int, eps: float) -> torch.Tensor:

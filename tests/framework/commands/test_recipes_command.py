@@ -17,7 +17,8 @@ def test_recipes_lists_every_builtin_on_one_line_each(capsys):
 
 
 def test_first_sentence_skips_abbreviations():
-    assert first_sentence("MaskVLM (Kwon et al. 2023): joint masking. More.") == "MaskVLM (Kwon et al. 2023): joint masking"
+    assert (first_sentence("MaskVLM (Kwon et al. 2023): joint masking. More.")
+            == "MaskVLM (Kwon et al. 2023): joint masking")
     assert first_sentence("Only MSE (Eq. 1); no IFR") == "Only MSE (Eq. 1); no IFR"
     assert one_line("alpha beta gamma delta", 12) == "alpha beta\u2026"
     assert one_line("short", 12) == "short"

@@ -2,7 +2,6 @@
 
 import pytest
 import torch
-from framework_plugins import augment as augment_plugin
 from PIL import Image
 
 from framework.data.samples import sample_rng
@@ -12,6 +11,7 @@ from framework.data.transforms import (
     build_transform,
     legacy_augment,
 )
+from framework_plugins import augment as augment_plugin
 from tests.helpers import registry_of
 
 DATA = {"image_size": 20, "mean": [0.5] * 3, "std": [0.5] * 3}

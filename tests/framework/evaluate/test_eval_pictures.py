@@ -23,7 +23,8 @@ def read_png(path):
 
 
 def test_plot_writes_one_panel_per_changing_metric_after_the_loss_overlay(tmp_path):
-    records = [{"step": s, "loss": 5.0 / s, "itc": 3.0 - s / 100, "lr": 1e-3, "samples_seen": 32 * s} for s in (1, 10, 20)]
+    records = [{"step": s, "loss": 5.0 / s, "itc": 3.0 - s / 100, "lr": 1e-3, "samples_seen": 32 * s}
+               for s in (1, 10, 20)]
     (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     out = tmp_path / "curves.png"
     assert main(["plot", str(tmp_path), "--out", str(out), "--width", "200", "--height", "100", "--columns", "2"]) == 0
