@@ -14,7 +14,7 @@ from framework.data import build_eval_loader, data_config
 from framework.data.names import read_names
 from framework.data.samples import BadSampleError, dataset_captions, read_sample
 from framework.data.transforms import FIT_BOXES, AugmentSample
-from framework.distributed import global_denominator
+from framework.distributed import global_denominator, is_main_process
 from framework.evaluate.embed import (
     EmbeddedSet,
     contrastive_heads,
@@ -80,7 +80,7 @@ __all__ = [
     "PATH_KEYWORD", "RECIPE_FILE", "SAFE_PRETRAINED", "Similarities", "StepContext", "Teacher", "TextEncoding",
     "TextMaskingOutput", "VIEW_REF", "WarmupSchedule", "at_positions", "build_eval_loader", "contrastive_heads",
     "data_config", "dataset_captions", "denormalize", "embed_dataset", "embed_texts", "eval_batches",
-    "evaluator_schema", "gather_tokens", "global_denominator", "grey_out", "hookimpl", "image_grid",
+    "evaluator_schema", "gather_tokens", "global_denominator", "grey_out", "hookimpl", "is_main_process", "image_grid",
     "load_tokenizer", "objective_name", "objective_schema", "one_hot", "optimizer_schema", "patchify",
     "read_model_file", "read_names", "read_sample", "record_config", "refuse_remote_code", "restore_sequence",
     "retrieval_recalls", "schedule_schema", "stored_config", "topk_accuracy", "unpatchify",

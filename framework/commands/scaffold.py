@@ -55,7 +55,7 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from framework import ComponentSpec, hookimpl
+from framework.api import ComponentSpec, hookimpl
 
 from $package import masking
 
@@ -81,8 +81,7 @@ from __future__ import annotations
 from typing import Optional
 
 import torch
-from framework import ComponentSpec
-from framework.types import MaskingOutput
+from framework.api import ComponentSpec, MaskingOutput
 
 
 class RandomRatio:

@@ -4,7 +4,7 @@ Each is called as ``augment(AugmentSample) -> AugmentSample`` (see
 :mod:`framework.data.transforms`) and draws from torch's per-sample seeded CPU generator.
 """
 
-from framework import hookimpl
+from framework.api import hookimpl
 
 from . import colour_jitter, gaussian_blur, grayscale, hflip, randaugment, random_resized_crop
 

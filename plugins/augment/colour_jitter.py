@@ -6,8 +6,7 @@ from __future__ import annotations
 
 from torchvision.transforms import v2
 
-from framework import ComponentSpec
-from framework.data.transforms import AugmentSample
+from framework.api import AugmentSample, ComponentSpec
 
 
 def _strength(default: float, what: str, maximum: float | None = None) -> dict:

@@ -9,8 +9,7 @@ from collections.abc import Sequence
 import torch
 from PIL import ImageFilter
 
-from framework import ComponentSpec
-from framework.data.transforms import AugmentSample
+from framework.api import AugmentSample, ComponentSpec
 
 SCHEMA = {
     "type": "object",

@@ -9,8 +9,7 @@ import re
 import torch
 from torchvision.transforms import v2
 
-from framework import ComponentSpec
-from framework.data.transforms import AugmentSample
+from framework.api import AugmentSample, ComponentSpec
 
 SCHEMA = {
     "type": "object",

@@ -9,8 +9,7 @@ from collections.abc import Sequence
 
 from torchvision.transforms import InterpolationMode, v2
 
-from framework import ComponentSpec
-from framework.data.transforms import AugmentSample
+from framework.api import AugmentSample, ComponentSpec
 
 OPS = ("Identity", "ShearX", "ShearY", "TranslateX", "TranslateY", "Rotate", "Brightness", "Color", "Contrast",
        "Sharpness", "Posterize", "Solarize", "AutoContrast", "Equalize")

@@ -7,8 +7,7 @@ from collections.abc import Sequence
 
 from torchvision.transforms import InterpolationMode, v2
 
-from framework import ComponentSpec
-from framework.data.transforms import FIT_BOXES, AugmentSample
+from framework.api import FIT_BOXES, AugmentSample, ComponentSpec
 
 
 def _range(low: float, high: float, what: str) -> dict:

@@ -1,6 +1,6 @@
 """Built-in data components (registered through the `framework.plugins` entry point)."""
 
-from framework import hookimpl
+from framework.api import hookimpl
 
 from . import coco, files, karpathy, mixture, shards, synthetic
 

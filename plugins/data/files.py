@@ -18,9 +18,7 @@ from typing import Any, Iterator
 from PIL import Image
 from torch.utils.data import Dataset
 
-from framework import ComponentSpec
-from framework.data.names import read_names
-from framework.data.samples import BadSampleError
+from framework.api import BadSampleError, ComponentSpec, read_names
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 

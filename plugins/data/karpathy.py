@@ -21,7 +21,7 @@ from typing import Any, Iterator, Optional
 
 from torch.utils.data import Dataset
 
-from framework import ComponentSpec
+from framework.api import ComponentSpec
 
 from .files import existing, read_image
 

@@ -21,8 +21,7 @@ from typing import Any, Iterator
 import numpy as np
 from torch.utils.data import Dataset
 
-from framework import ComponentSpec
-from framework.data.samples import dataset_captions, read_sample
+from framework.api import ComponentSpec, dataset_captions, read_sample
 
 
 class Mixture(Dataset):

@@ -23,7 +23,7 @@ from braceexpand import braceexpand
 from PIL import Image
 from torch.utils.data import IterableDataset
 
-from framework import ComponentSpec
+from framework.api import ComponentSpec
 
 IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "webp")
 

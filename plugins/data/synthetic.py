@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 from torch.utils.data import Dataset
 
-from framework import ComponentSpec
+from framework.api import ComponentSpec
 
 COLOURS: dict[str, tuple[int, int, int]] = {
     "red": (220, 40, 40),

@@ -1,6 +1,6 @@
 """Built-in decoder and head components (registered through the `framework.plugins` entry point)."""
 
-from framework import hookimpl
+from framework.api import hookimpl
 
 from . import cross_attention, heads, mlm_head, transformer
 

@@ -3,7 +3,7 @@
 ``g_im^de`` "consists of 3 cross-attention blocks followed by a fully connected layer": image
 tokens (queries) run through post-norm blocks of self-attention, cross-attention to the
 view's text tokens (keys/values) and an MLP — the block of the cross-modality encoders
-(Fig. 3b, 7c), reused from :mod:`plugins.layers.bert`. The FC to pixels is the MIM
+(Fig. 3b, 7c), reused from :mod:`framework_plugins._layers.bert`. The FC to pixels is the MIM
 objective's ``head``, so the decoder returns tokens, not pixels. Unlike MAE's self-attention
 decoder, the text keeps informing the reconstruction while decoding.
 
@@ -21,12 +21,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from framework.context import EncodedView
-from framework.registry import BuildContext, ComponentSpec
-from framework.types import FusedEncoding
+from framework.api import BuildContext, ComponentSpec, EncodedView, FusedEncoding
 
-from ..layers.bert import ARCHS, additive_mask, cross_layers, layer_config
-from ..layers.projection import projection
+from .._layers.bert import ARCHS, additive_mask, cross_layers, layer_config
+from .._layers.projection import projection
 
 QUERY_WIDTHS = {"fused": "fused_image_width", "image_encoder": "image_width"}
 MEMORY_WIDTHS = {"text_encoder": "text_width", "fused": "fused_text_width"}

@@ -7,7 +7,7 @@ from typing import Any
 from timm.layers import Mlp
 from torch import nn
 
-from framework.registry import BuildContext, ComponentSpec
+from framework.api import BuildContext, ComponentSpec
 
 
 def linear_head(*, bias: bool, context: BuildContext) -> nn.Module:

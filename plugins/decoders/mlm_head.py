@@ -20,8 +20,7 @@ import torch
 from torch import nn
 from transformers import AutoConfig, AutoModelForMaskedLM
 
-from framework.hf import SAFE_PRETRAINED, refuse_remote_code
-from framework.registry import BuildContext, ComponentSpec
+from framework.api import SAFE_PRETRAINED, BuildContext, ComponentSpec, refuse_remote_code
 
 SOURCES = {"bert": ("cls.predictions", "transform.dense", "transform.LayerNorm"),
            "roberta": ("lm_head", "dense", "layer_norm")}

@@ -15,10 +15,7 @@ from timm.layers.pos_embed_sincos import build_sincos2d_pos_embed
 from timm.models.vision_transformer import Block
 from torch import nn
 
-from framework.context import EncodedView
-from framework.registry import BuildContext, ComponentSpec
-from framework.tokens import restore_sequence
-from framework.types import FusedEncoding
+from framework.api import BuildContext, ComponentSpec, EncodedView, FusedEncoding, restore_sequence
 
 SOURCES = {"image_encoder": "image_width", "fused": "fused_image_width"}
 TEXT_SOURCES = {"image_encoder": "text_width", "fused": "fused_text_width"}

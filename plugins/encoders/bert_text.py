@@ -18,11 +18,10 @@ import torch
 from torch import nn
 from transformers import BertModel, RobertaModel
 
-from framework import ComponentSpec
-from framework.types import TextEncoding, TextMaskingOutput
+from framework.api import ComponentSpec, TextEncoding, TextMaskingOutput
 
-from ..layers.bert import ARCHS, bert_config, checkpoint_model, layer_range, stack_properties
-from .tokenizer_match import check_tokenizer
+from .._layers.bert import ARCHS, bert_config, checkpoint_model, layer_range, stack_properties
+from ._tokenizer_match import check_tokenizer
 
 
 class BertTextEncoder(nn.Module):

@@ -18,17 +18,18 @@ from typing import Any, Optional
 import torch
 from torch import nn
 
-from framework import ComponentSpec
-from framework.tokens import gather_tokens, patchify
-from framework.types import (
+from framework.api import (
+    ComponentSpec,
     ImageEncoding,
     MaskingOutput,
     TextEncoding,
     TextMaskingOutput,
+    gather_tokens,
+    patchify,
 )
 
-from ..layers.posembed import sincos_1d, sincos_2d
-from .sizes import input_side
+from .._layers.posembed import sincos_1d, sincos_2d
+from ._sizes import input_side
 
 
 def learned(*shape: int) -> nn.Parameter:

@@ -25,11 +25,9 @@ from timm.models import load_checkpoint
 from timm.models.vision_transformer import VisionTransformer, checkpoint_filter_fn
 from torch import nn
 
-from framework import ComponentSpec
-from framework.tokens import gather_tokens
-from framework.types import ImageEncoding, MaskingOutput
+from framework.api import ComponentSpec, ImageEncoding, MaskingOutput, gather_tokens
 
-from .sizes import input_side
+from ._sizes import input_side
 
 TIMM_ARCHITECTURE = "vit_base_patch16_224"
 """The timm model an export names; the recorded kwargs override all of its sizes."""

@@ -1,6 +1,6 @@
 """Built-in evaluators (registered through the `framework.plugins` entry point)."""
 
-from framework import hookimpl
+from framework.api import hookimpl
 
 from . import classification, linear_probe, reconstruction, retrieval, zero_shot
 

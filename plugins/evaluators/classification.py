@@ -13,12 +13,16 @@ from typing import Any, Mapping, Optional
 
 import torch
 
-from framework import ComponentSpec
-from framework.evaluate.metrics import topk_accuracy
-from framework.evaluate.model import EvalModel, EvalModelError
-from framework.evaluate.runner import DATASET_SLOT, evaluator_schema
-from framework.evaluate.samples import eval_batches
-from framework.objective import objective_name
+from framework.api import (
+    DATASET_SLOT,
+    ComponentSpec,
+    EvalModel,
+    EvalModelError,
+    eval_batches,
+    evaluator_schema,
+    objective_name,
+    topk_accuracy,
+)
 
 
 def first_of_type(recipe: Mapping[str, Any], kind: str) -> str:

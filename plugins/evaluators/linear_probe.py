@@ -18,12 +18,17 @@ from typing import Any, Mapping, Optional
 import torch
 import torch.nn.functional as F
 
-from framework import ComponentSpec
-from framework.evaluate.metrics import topk_accuracy
-from framework.evaluate.model import EvalModel, EvalModelError
-from framework.evaluate.runner import DATASET_SLOT, evaluator_schema
-from framework.evaluate.samples import eval_batches
-from framework.types import ImageEncoding, TextEncoding
+from framework.api import (
+    DATASET_SLOT,
+    ComponentSpec,
+    EvalModel,
+    EvalModelError,
+    ImageEncoding,
+    TextEncoding,
+    eval_batches,
+    evaluator_schema,
+    topk_accuracy,
+)
 
 
 def fused_image_alone(model: EvalModel, image: ImageEncoding) -> ImageEncoding:

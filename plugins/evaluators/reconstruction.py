@@ -14,16 +14,23 @@ from typing import Any, Mapping, Optional
 
 import torch
 
-from framework import ComponentSpec
-from framework.data import build_eval_loader, data_config
-from framework.evaluate.model import EvalModel, EvalModelError
-from framework.evaluate.pictures import denormalize, image_grid
-from framework.evaluate.runner import DATASET_SLOT, evaluator_schema
-from framework.objective import objective_name
-from framework.pictures.masks import grey_out
-from framework.tokens import patchify, unpatchify
+from framework.api import (
+    DATASET_SLOT,
+    ComponentSpec,
+    EvalModel,
+    EvalModelError,
+    build_eval_loader,
+    data_config,
+    denormalize,
+    evaluator_schema,
+    grey_out,
+    image_grid,
+    objective_name,
+    patchify,
+    unpatchify,
+)
 
-from ..objectives.features import view_tokens
+from ..objectives._features import view_tokens
 
 PICTURE = "reconstruction.png"
 

@@ -14,12 +14,18 @@ from typing import Any, Mapping, Optional
 
 import torch
 
-from framework import ComponentSpec
-from framework.evaluate.embed import EmbeddedSet, contrastive_heads, embed_dataset
-from framework.evaluate.metrics import retrieval_recalls
-from framework.evaluate.model import EvalModel
-from framework.evaluate.runner import DATASET_SLOT, evaluator_schema
-from framework.types import ImageEncoding, TextEncoding
+from framework.api import (
+    DATASET_SLOT,
+    ComponentSpec,
+    EmbeddedSet,
+    EvalModel,
+    ImageEncoding,
+    TextEncoding,
+    contrastive_heads,
+    embed_dataset,
+    evaluator_schema,
+    retrieval_recalls,
+)
 
 RERANKED = 2.0
 """Offset putting ITM-scored candidates (match probability in [0, 1]) above every ITC

@@ -14,13 +14,18 @@ from typing import Any, Mapping, Optional
 import torch
 import torch.nn.functional as F
 
-from framework import ComponentSpec
-from framework.data.names import read_names
-from framework.evaluate.embed import contrastive_heads, embed_texts
-from framework.evaluate.metrics import topk_accuracy
-from framework.evaluate.model import EvalModel, EvalModelError
-from framework.evaluate.runner import DATASET_SLOT, evaluator_schema
-from framework.evaluate.samples import eval_batches
+from framework.api import (
+    DATASET_SLOT,
+    ComponentSpec,
+    EvalModel,
+    EvalModelError,
+    contrastive_heads,
+    embed_texts,
+    eval_batches,
+    evaluator_schema,
+    read_names,
+    topk_accuracy,
+)
 
 
 def class_embeddings(model: EvalModel, heads: torch.nn.Module, classes: list[str], templates: list[str],

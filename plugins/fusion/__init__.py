@@ -1,6 +1,6 @@
 """Built-in fusion components (registered through the `framework.plugins` entry point)."""
 
-from framework import hookimpl
+from framework.api import hookimpl
 
 from . import bert_concat, cross_attention, two_stream, unified
 

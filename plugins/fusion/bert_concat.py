@@ -21,10 +21,9 @@ import torch
 from torch import nn
 from transformers.models.bert.modeling_bert import BertLayer
 
-from framework import ComponentSpec
-from framework.types import FusedEncoding, ImageEncoding, TextEncoding
+from framework.api import ComponentSpec, FusedEncoding, ImageEncoding, TextEncoding
 
-from ..layers.bert import (
+from .._layers.bert import (
     ARCHS,
     additive_mask,
     checkpoint_model,
@@ -32,7 +31,7 @@ from ..layers.bert import (
     layer_range,
     stack_properties,
 )
-from ..layers.projection import projection
+from .._layers.projection import projection
 
 
 class BertConcatFusion(nn.Module):

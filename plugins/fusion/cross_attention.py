@@ -17,10 +17,9 @@ from typing import Any, Optional
 
 from torch import nn
 
-from framework import ComponentSpec
-from framework.types import FusedEncoding, ImageEncoding, TextEncoding
+from framework.api import ComponentSpec, FusedEncoding, ImageEncoding, TextEncoding
 
-from ..layers.bert import (
+from .._layers.bert import (
     ARCHS,
     additive_mask,
     checkpoint_model,
@@ -29,7 +28,7 @@ from ..layers.bert import (
     layer_range,
     stack_properties,
 )
-from ..layers.projection import projection
+from .._layers.projection import projection
 
 
 class CrossAttentionFusion(nn.Module):

@@ -18,11 +18,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from framework import ComponentSpec
-from framework.types import FusedEncoding, ImageEncoding, TextEncoding
+from framework.api import ComponentSpec, FusedEncoding, ImageEncoding, TextEncoding
 
-from ..layers.bert import ARCHS, additive_mask, cross_layers, layer_config
-from ..layers.projection import projection
+from .._layers.bert import ARCHS, additive_mask, cross_layers, layer_config
+from .._layers.projection import projection
 
 
 class TwoStreamFusion(nn.Module):

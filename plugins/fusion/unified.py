@@ -19,10 +19,9 @@ import torch
 from timm.models.vision_transformer import Block
 from torch import nn
 
-from framework import ComponentSpec
-from framework.types import FusedEncoding, ImageEncoding, TextEncoding
+from framework.api import ComponentSpec, FusedEncoding, ImageEncoding, TextEncoding
 
-from ..layers.projection import projection
+from .._layers.projection import projection
 
 SIZES = {"small": (384, 12, 6), "base": (768, 12, 12), "large": (1024, 24, 16)}
 """M3AE encoder sizes: (width, depth, heads)."""

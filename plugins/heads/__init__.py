@@ -1,6 +1,6 @@
 """Built-in task heads: downstream classifiers (registered through the `framework.plugins` entry point)."""
 
-from framework import hookimpl
+from framework.api import hookimpl
 
 from . import classifier
 

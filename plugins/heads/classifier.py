@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from framework.registry import BuildContext, ComponentSpec
+from framework.api import BuildContext, ComponentSpec
 
 ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh}
 

@@ -1,6 +1,6 @@
 """Built-in image tokenizers (registered through the `framework.plugins` entry point)."""
 
-from framework import hookimpl
+from framework.api import hookimpl
 
 from . import dvae, vq
 

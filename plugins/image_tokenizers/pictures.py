@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from framework.evaluate.pictures import denormalize
+from framework.api import denormalize
 
 PAD = 4
 MIN_SIDE = 96

@@ -24,10 +24,15 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from framework.checkpoint import CheckpointError
-from framework.model_file import ModelFileError, read_model_file
-from framework.objective import objective_name
-from framework.rundir import CHECKPOINTS_DIR, MODEL_FILE, RECIPE_FILE
+from framework.api import (
+    CHECKPOINTS_DIR,
+    MODEL_FILE,
+    RECIPE_FILE,
+    CheckpointError,
+    ModelFileError,
+    objective_name,
+    read_model_file,
+)
 
 OBJECTIVE_TYPE = "tokenizer_training"
 EXPORT_FORMAT = "framework-image-tokenizer/1"

@@ -20,11 +20,10 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
-from framework.registry import ComponentSpec
-from framework.tokens import one_hot
+from framework.api import ComponentSpec, one_hot
 
-from .codes import TokenizerOutput, sample_mean
-from .networks import NETWORK_PROPERTIES, ConvDecoder, ConvEncoder, resolve_patch_size
+from ._codes import TokenizerOutput, sample_mean
+from ._networks import NETWORK_PROPERTIES, ConvDecoder, ConvEncoder, resolve_patch_size
 
 
 class VQTokenizer(nn.Module):

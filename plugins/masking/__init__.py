@@ -1,6 +1,6 @@
 """Built-in masking components (registered through the `framework.plugins` entry point)."""
 
-from framework import hookimpl
+from framework.api import hookimpl
 
 from . import block, drop, mlm, random_patches, region
 

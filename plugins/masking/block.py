@@ -26,10 +26,9 @@ from __future__ import annotations
 
 import torch
 
-from framework import ComponentSpec
-from framework.types import MaskingOutput
+from framework.api import ComponentSpec, MaskingOutput
 
-from .common import (
+from ._common import (
     RATIO,
     SHARED,
     check_ratio,

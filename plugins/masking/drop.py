@@ -21,10 +21,9 @@ from __future__ import annotations
 
 import torch
 
-from framework import ComponentSpec
-from framework.types import TextMaskingOutput
+from framework.api import ComponentSpec, TextMaskingOutput
 
-from .common import (
+from ._common import (
     RATIO,
     SHARED,
     check_ratio,

@@ -16,10 +16,9 @@ from typing import Any, Sequence
 
 import torch
 
-from framework import ComponentSpec
-from framework.types import TextMaskingOutput
+from framework.api import ComponentSpec, TextMaskingOutput
 
-from .common import RATIO, check_ratio, integers, masked_count, masked_counts, params_schema, uniform
+from ._common import RATIO, check_ratio, integers, masked_count, masked_counts, params_schema, uniform
 
 IGNORE_INDEX = -100
 """Label of positions that are not predicted (cross-entropy's default ``ignore_index``)."""

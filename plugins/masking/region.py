@@ -13,10 +13,9 @@ from typing import Optional
 
 import torch
 
-from framework import ComponentSpec
-from framework.types import MaskingOutput
+from framework.api import ComponentSpec, MaskingOutput
 
-from .common import (
+from ._common import (
     RATIO,
     check_ratio,
     num_kept,

@@ -1,6 +1,6 @@
 """Built-in objectives (registered through the `framework.plugins` entry point)."""
 
-from framework import hookimpl
+from framework.api import hookimpl
 
 from . import classification, feature_regression, itc, itm, mim, mlm, mrm, tokenizer_training
 

@@ -13,10 +13,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from framework.context import EncodedView, StepContext
-from framework.objective import Objective, objective_schema
-from framework.registry import BuildContext, ComponentSpec
-from framework.types import LossOutput
+from framework.api import BuildContext, ComponentSpec, EncodedView, LossOutput, Objective, StepContext, objective_schema
 
 from ..heads.classifier import TASK_HEAD_SLOT
 

@@ -17,11 +17,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from framework.context import EncodedView, StepContext
-from framework.objective import VIEW_REF, Objective, objective_schema
-from framework.registry import BuildContext, ComponentSpec
-from framework.tokens import gather_tokens
-from framework.types import LossOutput
+from framework.api import (
+    VIEW_REF,
+    BuildContext,
+    ComponentSpec,
+    EncodedView,
+    LossOutput,
+    Objective,
+    StepContext,
+    gather_tokens,
+    objective_schema,
+)
 
 from .mim import REGRESSION
 

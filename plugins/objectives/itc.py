@@ -31,11 +31,18 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
-from framework.context import StepContext
-from framework.objective import Objective, objective_schema
-from framework.registry import BuildContext, ComponentSpec
-from framework.tokens import one_hot
-from framework.types import ImageEncoding, LossOutput, Similarities, TextEncoding
+from framework.api import (
+    BuildContext,
+    ComponentSpec,
+    ImageEncoding,
+    LossOutput,
+    Objective,
+    Similarities,
+    StepContext,
+    TextEncoding,
+    objective_schema,
+    one_hot,
+)
 
 
 def gather_with_grad(x: torch.Tensor) -> torch.Tensor:

@@ -20,10 +20,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from framework.context import StepContext
-from framework.objective import OBJECTIVE_REF_SECTION, Objective, objective_schema
-from framework.registry import BuildContext, ComponentSpec
-from framework.types import LossOutput, Similarities
+from framework.api import (
+    OBJECTIVE_REF_SECTION,
+    BuildContext,
+    ComponentSpec,
+    LossOutput,
+    Objective,
+    Similarities,
+    StepContext,
+    objective_schema,
+)
 
 
 def sample_negatives(logits: torch.Tensor, generator: torch.Generator, hard: bool) -> torch.Tensor:

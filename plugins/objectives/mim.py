@@ -5,7 +5,7 @@ discrete visual tokens (BEiT, M3AE's discrete variant, MAMO Table 9) and regress
 momentum-teacher features (MAMO Eq. 2). The loss is averaged over masked patches, all
 patches, or masked patches inside the caption's boxes (VLMAE's RMIM). Samples without an
 image (``has_image`` False) are not scored; image-only samples form M3AE's unpaired group
-(see :mod:`plugins.objectives.unpaired`).
+(see :mod:`framework_plugins.objectives.unpaired`).
 """
 
 from __future__ import annotations
@@ -15,16 +15,22 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
-from framework.context import StepContext
-from framework.objective import DECODER_REF, VIEW_REF, Objective, objective_schema
-from framework.registry import BuildContext, ComponentSpec
-from framework.tokens import at_positions
-from framework.types import LossOutput
+from framework.api import (
+    DECODER_REF,
+    VIEW_REF,
+    BuildContext,
+    ComponentSpec,
+    LossOutput,
+    Objective,
+    StepContext,
+    at_positions,
+    objective_schema,
+)
 
 from ..decoders.heads import HEAD_SLOT
 from ..masking.region import patches_in_boxes
-from .features import SOURCE, source_width, view_tokens
-from .unpaired import UNPAIRED_WEIGHT, paired_unpaired_mean, presence
+from ._features import SOURCE, source_width, view_tokens
+from ._unpaired import UNPAIRED_WEIGHT, paired_unpaired_mean, presence
 
 REGRESSION = {"mse": F.mse_loss, "l1": F.l1_loss, "smooth_l1": F.smooth_l1_loss}
 

@@ -5,7 +5,7 @@ row that covers its masked tokens (for BERT-style masking, the most a caption of
 padded length can have), so the vocabulary projection costs about ``ratio x length x
 vocab`` per caption rather than ``length x vocab``, with no data-dependent shapes. Samples without text
 (``has_text`` False) are not scored; text-only samples form M3AE's unpaired group, whose
-mean loss is scaled by ``unpaired_weight`` (see :mod:`plugins.objectives.unpaired`).
+mean loss is scaled by ``unpaired_weight`` (see :mod:`framework_plugins.objectives.unpaired`).
 """
 
 from __future__ import annotations
@@ -14,16 +14,22 @@ from typing import Optional
 
 import torch.nn.functional as F
 
-from framework.context import StepContext
-from framework.objective import DECODER_REF, VIEW_REF, Objective, objective_schema
-from framework.registry import BuildContext, ComponentSpec
-from framework.tokens import at_positions
-from framework.types import LossOutput
+from framework.api import (
+    DECODER_REF,
+    VIEW_REF,
+    BuildContext,
+    ComponentSpec,
+    LossOutput,
+    Objective,
+    StepContext,
+    at_positions,
+    objective_schema,
+)
 
 from ..decoders.heads import HEAD_SLOT
 from ..masking.mlm import IGNORE_INDEX
-from .features import SOURCE, source_width, view_tokens
-from .unpaired import UNPAIRED_WEIGHT, paired_unpaired_mean, presence
+from ._features import SOURCE, source_width, view_tokens
+from ._unpaired import UNPAIRED_WEIGHT, paired_unpaired_mean, presence
 
 
 class MaskedLanguageModeling(Objective):

@@ -23,12 +23,17 @@ from typing import Any, Optional
 import torch
 from torch import nn
 
-from framework.context import EncodedView, StepContext
-from framework.distributed import global_denominator
-from framework.objective import Objective, objective_schema
-from framework.registry import BuildContext, ComponentSpec
-from framework.tokens import at_positions
-from framework.types import LossOutput
+from framework.api import (
+    BuildContext,
+    ComponentSpec,
+    EncodedView,
+    LossOutput,
+    Objective,
+    StepContext,
+    at_positions,
+    global_denominator,
+    objective_schema,
+)
 
 from ..decoders.heads import HEAD_SLOT
 

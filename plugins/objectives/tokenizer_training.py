@@ -15,12 +15,9 @@ the number of distinct codes in the batch and the codebook perplexity (see
 
 from __future__ import annotations
 
-from framework.context import StepContext
-from framework.objective import Objective, objective_schema
-from framework.registry import BuildContext, ComponentSpec
-from framework.types import LossOutput
+from framework.api import BuildContext, ComponentSpec, LossOutput, Objective, StepContext, objective_schema
 
-from ..image_tokenizers.codes import codebook_usage
+from ..image_tokenizers._codes import codebook_usage
 
 
 class TokenizerTraining(Objective):

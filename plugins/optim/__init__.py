@@ -1,7 +1,7 @@
 """Built-in optimizer and learning-rate schedule components (registered through the
 `framework.plugins` entry point)."""
 
-from framework import hookimpl
+from framework.api import hookimpl
 
 from . import adamw, schedules
 

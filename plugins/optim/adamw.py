@@ -9,8 +9,7 @@ from typing import Any
 
 import torch
 
-from framework import ComponentSpec
-from framework.optim import OptimizerComponent, optimizer_schema
+from framework.api import ComponentSpec, OptimizerComponent, optimizer_schema
 
 SCHEMA = optimizer_schema({
     "betas": {

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import math
 
-from framework import ComponentSpec
-from framework.optim import WarmupSchedule, schedule_schema
+from framework.api import ComponentSpec, WarmupSchedule, schedule_schema
 
 SCHEMA = schedule_schema()
 

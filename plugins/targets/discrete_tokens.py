@@ -6,7 +6,7 @@ cross-entropy. Used by M3AE's discretised-target variant (VQGAN/MaskGIT tokenize
 spec) and MAMO's Table 9 ablation (DALL-E dVAE).
 
 ``tokenizer`` names where the trained tokenizer is (see
-:mod:`plugins.image_tokenizers.storage`): a run directory of a ``tokenizer_training``
+:mod:`framework_plugins.image_tokenizers.storage`): a run directory of a ``tokenizer_training``
 recipe, one of its checkpoint directories, or a ``.safetensors`` export. The component is
 rebuilt from the stored config and its weights loaded strictly; it stays in eval mode with
 ``requires_grad`` off, so the optimiser never sees it. The tokenizer's code grid must be the
@@ -21,9 +21,7 @@ from typing import Optional
 import torch
 from torch import nn
 
-from framework.context import EncodedView, StepContext
-from framework.model_file import record_config, stored_config
-from framework.registry import BuildContext, ComponentSpec
+from framework.api import BuildContext, ComponentSpec, EncodedView, StepContext, record_config, stored_config
 
 from ..image_tokenizers.storage import StoredTokenizer, read_tokenizer
 

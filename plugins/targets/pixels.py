@@ -5,9 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from framework.context import EncodedView, StepContext
-from framework.registry import BuildContext, ComponentSpec
-from framework.tokens import patchify
+from framework.api import BuildContext, ComponentSpec, EncodedView, StepContext, patchify
 
 
 class PixelTarget(nn.Module):

@@ -10,8 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from framework.context import EncodedView, StepContext
-from framework.registry import BuildContext, ComponentSpec
+from framework.api import BuildContext, ComponentSpec, EncodedView, StepContext
 
 WIDTHS = {"image_encoder": "image_width", "fused": "fused_image_width"}
 

@@ -17,8 +17,7 @@ from typing import Iterator, Optional
 import torch
 from torch import nn
 
-from framework.context import Backbone
-from framework.registry import BuildContext, ComponentSpec
+from framework.api import Backbone, BuildContext, ComponentSpec
 
 
 def _key(path: str) -> str:

@@ -10,8 +10,7 @@ from pathlib import Path
 
 from transformers import PreTrainedTokenizerFast
 
-from framework import ComponentSpec
-from framework.hf import load_tokenizer
+from framework.api import ComponentSpec, load_tokenizer
 
 
 def pretrained(*, path: str) -> PreTrainedTokenizerFast:

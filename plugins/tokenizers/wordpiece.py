@@ -24,8 +24,7 @@ from tokenizers import (
 )
 from transformers import PreTrainedTokenizerFast
 
-from framework import ComponentSpec
-from framework.data.samples import dataset_captions
+from framework.api import ComponentSpec, dataset_captions
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 """In id order: ``[PAD]`` is 0, as BERT's embedding padding index expects."""

@@ -58,7 +58,7 @@ NOT_FUZZED = {  # (kind, name): why no tiny recipe can carry it
     ("target", "discrete_tokens"): "no tiny recipe uses it (needs a trained image tokenizer)",
     ("schedule", "constant"): "no tiny recipe uses it (tests/framework/test_engine_optim.py pins its curve)",
     **{("augment", name): "no tiny recipe uses it (tests/plugins/augment runs it from its defaults)"
-       for name in ("hflip", "colour_jitter", "grayscale", "gaussian_blur")},
+       for name in ("hflip", "colour_jitter", "grayscale", "gaussian_blur", "randaugment", "random_resized_crop")},
     **{("evaluator", name): "built by `framework eval`, not by the model"
        for name in ("classification", "linear_probe", "reconstruction", "retrieval", "zero_shot")},
 }

@@ -17,8 +17,7 @@ from typing import Optional
 
 import torch
 
-from framework import ComponentSpec
-from framework.types import MaskingOutput
+from framework.api import ComponentSpec, MaskingOutput
 
 
 def board_mask(phase: torch.Tensor, offset_y: torch.Tensor, offset_x: torch.Tensor, grid: tuple[int, int],

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from framework import ComponentSpec, hookimpl
+from framework.api import ComponentSpec, hookimpl
 from framework_hog import checkerboard, hog
 
 FRAMEWORK_API_VERSION = 1

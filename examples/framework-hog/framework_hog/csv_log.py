@@ -16,8 +16,7 @@ import json
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from framework import hookimpl
-from framework.distributed import is_main_process
+from framework.api import hookimpl, is_main_process
 
 FRAMEWORK_API_VERSION = 1
 DISTRIBUTION = "framework-hog"

@@ -23,9 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from framework import ComponentSpec
-from framework.context import EncodedView, StepContext
-from framework.registry import BuildContext
+from framework.api import BuildContext, ComponentSpec, EncodedView, StepContext
 
 
 def hog_cells(images: torch.Tensor, *, cell_size: int, bins: int, eps: float) -> torch.Tensor:

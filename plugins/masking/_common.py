@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from framework.types import MaskingOutput
+from framework.api import MaskingOutput
 
 RATIO: dict[str, Any] = {
     "type": "number",

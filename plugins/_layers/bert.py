@@ -32,8 +32,7 @@ from transformers.models.bert.modeling_bert import (
     BertOutput,
 )
 
-from framework.hf import SAFE_PRETRAINED, refuse_remote_code
-from framework.model_file import record_config, stored_config
+from framework.api import SAFE_PRETRAINED, record_config, refuse_remote_code, stored_config
 
 ARCHS = {"bert": BertConfig, "roberta": RobertaConfig}
 """Supported text architectures and their config classes."""

@@ -15,8 +15,7 @@ from typing import Any, Optional
 
 import torch
 
-from framework.distributed import global_denominator
-from framework.types import Batch
+from framework.api import Batch, global_denominator
 
 UNPAIRED_WEIGHT: dict[str, Any] = {
     "type": "number", "minimum": 0, "default": 1.0,

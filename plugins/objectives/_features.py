@@ -6,7 +6,7 @@ from typing import Any, Optional
 
 import torch
 
-from framework.context import StepContext
+from framework.api import StepContext
 
 SOURCE: dict[str, Any] = {
     "enum": ["fused", "encoder"],
