@@ -7,7 +7,7 @@ intermediates to one tensor per block, for about one more forward of those block
 
 It is generic: in each chosen component slot, every transformer block (an element of an
 ``nn.ModuleList`` / ``nn.Sequential`` whose class name ends in ``Block`` or ``Layer``: timm's
-``Block``, transformers' ``BertLayer``, ``framework_plugins.layers.bert.BertCrossLayer``)
+``Block``, transformers' ``BertLayer``, ``framework_plugins._layers.bert.BertCrossLayer``)
 runs its forward through ``torch.utils.checkpoint.checkpoint(..., use_reentrant=False)``.
 Only the bound ``forward`` of each block changes, so parameter names, ``state_dict``,
 checkpoints and exports are those of the plain model; dropout draws the same numbers in the

@@ -22,7 +22,7 @@ from masking_strategies import (
 )
 
 from framework_plugins.masking.block import BlockMasking, block_layout
-from framework_plugins.masking.common import num_kept
+from framework_plugins.masking._common import num_kept
 from framework_plugins.masking.random_patches import RandomPatches
 from framework_plugins.masking.region import RegionMasking, patches_in_boxes
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 from framework_plugins import masking
 from framework_plugins.masking.block import BlockMasking
-from framework_plugins.masking.common import check_ratio
+from framework_plugins.masking._common import check_ratio
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

@@ -21,7 +21,7 @@ from masking_strategies import (
     seeds,
 )
 
-from framework_plugins.masking.common import num_kept
+from framework_plugins.masking._common import num_kept
 from framework_plugins.masking.drop import TokenDropping
 from framework_plugins.masking.mlm import (
     IGNORE_INDEX,

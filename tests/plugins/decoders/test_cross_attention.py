@@ -8,7 +8,7 @@ import jsonschema
 import pytest
 import torch
 from framework_plugins import decoders
-from framework_plugins.layers.bert import BertCrossLayer
+from framework_plugins._layers.bert import BertCrossLayer
 
 from framework.registry import BuildContext, Registry
 from framework.types import FusedEncoding, ImageEncoding, TextEncoding

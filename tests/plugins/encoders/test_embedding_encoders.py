@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 import torch
 from encoder_helpers import VOCAB, random_mask
-from framework_plugins.layers.posembed import sincos_1d, sincos_2d
+from framework_plugins._layers.posembed import sincos_1d, sincos_2d
 
 from framework.tokens import patchify
 from framework.types import TextMaskingOutput

@@ -8,9 +8,9 @@ import math
 
 import pytest
 import torch
-from framework_plugins.image_tokenizers.codes import codebook_usage
+from framework_plugins.image_tokenizers._codes import codebook_usage
 from framework_plugins.image_tokenizers.dvae import DVAETokenizer
-from framework_plugins.image_tokenizers.networks import stages
+from framework_plugins.image_tokenizers._networks import stages
 from framework_plugins.image_tokenizers.pictures import draw_reconstructions
 from framework_plugins.image_tokenizers.vq import VQTokenizer
 from PIL import Image

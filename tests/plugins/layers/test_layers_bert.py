@@ -1,10 +1,10 @@
-"""framework_plugins.layers.bert: masks, layer ranges, and BertCrossLayer against BertLayer."""
+"""framework_plugins._layers.bert: masks, layer ranges, and BertCrossLayer against BertLayer."""
 
 from __future__ import annotations
 
 import pytest
 import torch
-from framework_plugins.layers.bert import (
+from framework_plugins._layers.bert import (
     BertCrossLayer,
     additive_mask,
     layer_config,

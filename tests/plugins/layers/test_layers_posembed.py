@@ -1,4 +1,4 @@
-"""framework_plugins.layers.posembed: sin-cos tables against the closed form."""
+"""framework_plugins._layers.posembed: sin-cos tables against the closed form."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import math
 
 import pytest
 import torch
-from framework_plugins.layers.posembed import sincos_1d, sincos_2d
+from framework_plugins._layers.posembed import sincos_1d, sincos_2d
 
 
 def test_1d_matches_closed_form():

@@ -1,9 +1,9 @@
-"""framework_plugins.layers.projection: identity for equal widths, a linear map otherwise."""
+"""framework_plugins._layers.projection: identity for equal widths, a linear map otherwise."""
 
 from __future__ import annotations
 
 import torch
-from framework_plugins.layers.projection import projection
+from framework_plugins._layers.projection import projection
 
 
 def test_projection_is_identity_for_equal_widths():

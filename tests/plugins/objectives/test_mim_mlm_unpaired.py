@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 import torch.nn.functional as F
-from framework_plugins.objectives.unpaired import paired_unpaired_mean
+from framework_plugins.objectives._unpaired import paired_unpaired_mean
 
 from framework.registry import BuildContext
 from framework.tokens import patchify
