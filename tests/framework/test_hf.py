@@ -14,8 +14,8 @@ from transformers import BertConfig, BertModel
 from framework.evaluate.model import EvalModelError, load_run_tokenizer
 from framework.hf import RemoteCodeError, refuse_remote_code
 from framework.registry import BuildContext, RegistryError, default_registry
-from framework_plugins.decoders.mlm_head import BertMLMHead
 from framework_plugins._layers.bert import load_local
+from framework_plugins.decoders.mlm_head import BertMLMHead
 from framework_plugins.tokenizers.wordpiece import train_wordpiece
 from tests.distributed.launch import child_env, cli_command
 from tests.helpers import RECIPES, REPO

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import torch
+from hypothesis import strategies as st
+
 from framework_plugins.masking.block import BlockMasking
 from framework_plugins.masking.random_patches import RandomPatches
 from framework_plugins.masking.region import RegionMasking
-from hypothesis import strategies as st
 
 SPECIAL_IDS = [0, 1, 2, 3]  # [PAD], [CLS], [SEP], [MASK]
 PAD, MASK = 0, 3

@@ -21,8 +21,8 @@ from masking_strategies import (
     seeds,
 )
 
-from framework_plugins.masking.block import BlockMasking, block_layout
 from framework_plugins.masking._common import num_kept
+from framework_plugins.masking.block import BlockMasking, block_layout
 from framework_plugins.masking.random_patches import RandomPatches
 from framework_plugins.masking.region import RegionMasking, patches_in_boxes
 

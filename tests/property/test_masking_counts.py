@@ -12,8 +12,8 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from masking_strategies import MASK, SPECIAL_IDS, VOCAB, captions, grids, ratios, seeds
 
-from framework_plugins.masking.block import BlockMasking, block_sizes
 from framework_plugins.masking._common import masked_count, masked_counts, num_kept
+from framework_plugins.masking.block import BlockMasking, block_sizes
 from framework_plugins.masking.drop import TokenDropping
 from framework_plugins.masking.mlm import MaskedLanguageModelling, eligible_tokens
 from framework_plugins.masking.random_patches import RandomPatches

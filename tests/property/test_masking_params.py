@@ -5,13 +5,13 @@ from __future__ import annotations
 import jsonschema
 import pytest
 import torch
-from framework_plugins import masking
-from framework_plugins.masking.block import BlockMasking
-from framework_plugins.masking._common import check_ratio
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from framework.registry import Registry
+from framework_plugins import masking
+from framework_plugins.masking._common import check_ratio
+from framework_plugins.masking.block import BlockMasking
 
 REGISTRY = Registry()
 REGISTRY.register_plugin(masking, name="masking", distribution="framework==test")

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import torch
-from framework_plugins import masking
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from masking_strategies import MASK, PATCH, SPECIAL_IDS, VOCAB, captions, seeds
 
 from framework.context import ViewSpec, mask_view
 from framework.registry import BuildContext, Registry
+from framework_plugins import masking
 
 REGISTRY = Registry()
 REGISTRY.register_plugin(masking, name="masking", distribution="framework==test")

@@ -6,14 +6,14 @@ from __future__ import annotations
 import jsonschema
 import pytest
 import torch
-from framework_plugins import augment as augment_plugin
-from framework_plugins.augment.hflip import swap_left_right
 from PIL import Image
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
 from framework.data.transforms import AugmentSample
 from framework.registry import BuildContext
+from framework_plugins import augment as augment_plugin
+from framework_plugins.augment.hflip import swap_left_right
 from tests.helpers import registry_of
 
 REGISTRY = registry_of(augment_plugin, "augment")

@@ -8,10 +8,10 @@ import json
 from pathlib import Path
 
 import pytest
-from framework_plugins.data.karpathy import KarpathySplit
 from PIL import Image
 
 from framework.evaluate import EvalModel, run_tasks
+from framework_plugins.data.karpathy import KarpathySplit
 from tests.helpers import tiny_recipe
 
 COLOURS = ["red", "green", "blue", "yellow", "purple", "orange", "white", "black"]

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from framework_plugins.data.files import ImageFolder, Manifest
 from PIL import Image
 
 from framework.data.collate import Collator, collate_fields
 from framework.data.names import read_names
 from framework.data.samples import BadSampleError
+from framework_plugins.data.files import ImageFolder, Manifest
 
 
 def png(path: Path, colour: tuple[int, int, int]) -> str:

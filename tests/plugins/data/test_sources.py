@@ -8,7 +8,6 @@ from itertools import islice
 
 import pytest
 import torch
-from framework_plugins.data.synthetic import SyntheticShapes
 
 from framework.data import (
     BadDataError,
@@ -18,6 +17,7 @@ from framework.data import (
     iterate_forever,
 )
 from framework.registry import ComponentBuildError, default_registry
+from framework_plugins.data.synthetic import SyntheticShapes
 
 SHAPES = SyntheticShapes(samples=8, image_size=24, seed=0, max_shapes=2, split="train")
 

@@ -2,9 +2,9 @@
 
 import numpy as np
 import pytest
-from framework_plugins.data.synthetic import COLOURS, SyntheticShapes
 
 from framework.registry import BuildContext, default_registry
+from framework_plugins.data.synthetic import COLOURS, SyntheticShapes
 
 
 def make(**kw):

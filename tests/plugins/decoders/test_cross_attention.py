@@ -7,11 +7,11 @@ from types import SimpleNamespace
 import jsonschema
 import pytest
 import torch
-from framework_plugins import decoders
-from framework_plugins._layers.bert import BertCrossLayer
 
 from framework.registry import BuildContext, Registry
 from framework.types import FusedEncoding, ImageEncoding, TextEncoding
+from framework_plugins import decoders
+from framework_plugins._layers.bert import BertCrossLayer
 
 B, N, T = 2, 4, 5
 TINY = {"type": "cross_attention", "depth": 2, "heads": 2, "dropout": 0.0}

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from framework_plugins import decoders, encoders
 from transformers import BertConfig, BertForMaskedLM, BertModel, RobertaConfig, RobertaForMaskedLM
 
 from framework.registry import BuildContext, Registry
+from framework_plugins import decoders, encoders
 
 VOCAB, PAD, B, T = 50, 1, 2, 7
 SIZES = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 48,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 from encoder_helpers import PAD, VOCAB
-from framework_plugins import encoders
 
 from framework.registry import BuildContext, Registry
+from framework_plugins import encoders
 from tests.helpers import registry_of
 
 

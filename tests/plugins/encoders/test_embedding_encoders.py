@@ -7,10 +7,10 @@ import dataclasses
 import pytest
 import torch
 from encoder_helpers import VOCAB, random_mask
-from framework_plugins._layers.posembed import sincos_1d, sincos_2d
 
 from framework.tokens import patchify
 from framework.types import TextMaskingOutput
+from framework_plugins._layers.posembed import sincos_1d, sincos_2d
 
 B, D = 2, 16
 

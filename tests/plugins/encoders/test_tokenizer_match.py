@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from framework_plugins import encoders
-from framework_plugins.tokenizers.wordpiece import train_wordpiece
 from transformers import BertConfig, BertModel
 
 from framework.assemble import tokenizer_context
 from framework.registry import BuildContext, Registry
+from framework_plugins import encoders
+from framework_plugins.tokenizers.wordpiece import train_wordpiece
 
 CAPTIONS = ["a red square on a blue field", "two green circles", "a small yellow triangle near a circle"]
 OTHER = ["completely different words here", "nothing shared with the first captions", "zebra quartz"]

@@ -7,14 +7,14 @@ import json
 
 import pytest
 import torch
-from framework_plugins.evaluators.linear_probe import fit_logistic_regression
-from framework_plugins.evaluators.retrieval import RERANKED, match_probability, rerank
-from framework_plugins.evaluators.zero_shot import class_embeddings
 from PIL import Image
 
 from framework.evaluate import EvalModel, EvalModelError, run_tasks
 from framework.evaluate.embed import contrastive_heads, embed_dataset
 from framework.evaluate.pictures import grid_size
+from framework_plugins.evaluators.linear_probe import fit_logistic_regression
+from framework_plugins.evaluators.retrieval import RERANKED, match_probability, rerank
+from framework_plugins.evaluators.zero_shot import class_embeddings
 from tests.helpers import tiny_recipe
 
 SMALL_DATA = ('data.train={"type": "synthetic_shapes", "samples": 64, "image_size": 32}',)

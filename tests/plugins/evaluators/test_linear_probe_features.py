@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from framework_plugins.evaluators.linear_probe import fused_image_alone
 
 from framework.evaluate import EvalModel, EvalModelError, run_tasks
 from framework.recipe import load_recipe
 from framework.registry import default_registry
 from framework.types import TextEncoding
 from framework.validation import validate_recipe
+from framework_plugins.evaluators.linear_probe import fused_image_alone
 
 RECIPES = Path(__file__).resolve().parents[3] / "recipes"
 SMALL = ('data.train={"type": "synthetic_shapes", "samples": 64, "image_size": 32}',)

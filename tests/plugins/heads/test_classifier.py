@@ -8,10 +8,10 @@ from types import SimpleNamespace
 import pytest
 import torch
 import torch.nn.functional as F
-from framework_plugins import heads, objectives
 
 from framework.registry import BuildContext, Registry
 from framework.types import FusedEncoding, ImageEncoding, TextEncoding
+from framework_plugins import heads, objectives
 
 B, D, C = 6, 8, 3
 

@@ -8,14 +8,14 @@ import math
 
 import pytest
 import torch
-from framework_plugins.image_tokenizers._codes import codebook_usage
-from framework_plugins.image_tokenizers.dvae import DVAETokenizer
-from framework_plugins.image_tokenizers._networks import stages
-from framework_plugins.image_tokenizers.pictures import draw_reconstructions
-from framework_plugins.image_tokenizers.vq import VQTokenizer
 from PIL import Image
 
 from framework.registry import BuildContext, RegistryError
+from framework_plugins.image_tokenizers._codes import codebook_usage
+from framework_plugins.image_tokenizers._networks import stages
+from framework_plugins.image_tokenizers.dvae import DVAETokenizer
+from framework_plugins.image_tokenizers.pictures import draw_reconstructions
+from framework_plugins.image_tokenizers.vq import VQTokenizer
 
 SMALL = {"patch_size": 8, "channels": 16, "num_codes": 32}
 

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import pytest
 import torch
+from transformers import BertConfig
+from transformers.models.bert.modeling_bert import BertLayer
+
 from framework_plugins._layers.bert import (
     BertCrossLayer,
     additive_mask,
     layer_config,
     layer_range,
 )
-from transformers import BertConfig
-from transformers.models.bert.modeling_bert import BertLayer
 
 
 def test_additive_mask_zero_for_real_tokens_min_for_padding():

@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+
 from framework_plugins._layers.posembed import sincos_1d, sincos_2d
 
 

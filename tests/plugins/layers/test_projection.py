@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+
 from framework_plugins._layers.projection import projection
 
 

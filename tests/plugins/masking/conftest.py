@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from framework_plugins import masking
 from masking_batches import MASK, SPECIAL_IDS, VOCAB
 
 from framework.registry import BuildContext, Registry
+from framework_plugins import masking
 from tests.helpers import registry_of
 
 

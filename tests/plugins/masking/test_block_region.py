@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+
 from framework_plugins.masking.block import BlockMasking
 from framework_plugins.masking.region import RegionMasking, patches_in_boxes
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import torch
-from framework_plugins.masking.drop import TokenDropping
 from masking_batches import captions
+
+from framework_plugins.masking.drop import TokenDropping
 
 
 def test_pinned_per_sample() -> None:

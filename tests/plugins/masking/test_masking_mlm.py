@@ -5,12 +5,13 @@ from __future__ import annotations
 import jsonschema
 import pytest
 import torch
+from masking_batches import MASK, SPECIAL_IDS, VOCAB, captions
+
 from framework_plugins.masking.mlm import (
     IGNORE_INDEX,
     MLM_SCHEMA,
     MaskedLanguageModelling,
 )
-from masking_batches import MASK, SPECIAL_IDS, VOCAB, captions
 
 
 def make(ratio: float = 0.3, mask_prob: float = 0.8, random_prob: float = 0.1) -> MaskedLanguageModelling:

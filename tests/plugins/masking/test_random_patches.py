@@ -5,6 +5,7 @@ from __future__ import annotations
 import jsonschema
 import pytest
 import torch
+
 from framework_plugins.masking.random_patches import SCHEMA, RandomPatches
 
 

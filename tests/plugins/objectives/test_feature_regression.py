@@ -6,10 +6,10 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from framework_plugins import decoders, objectives
 
 from framework.registry import BuildContext, Registry
 from framework.types import ImageEncoding, MaskingOutput, TextEncoding
+from framework_plugins import decoders, objectives
 
 B, N, K, D = 2, 4, 2, 6
 

@@ -9,12 +9,12 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-from framework_plugins import objectives
-from framework_plugins.objectives.itc import FeatureQueue, ImageTextContrastive
 from torch import nn
 
 from framework.registry import BuildContext, Registry
 from framework.types import ImageEncoding, TextEncoding
+from framework_plugins import objectives
+from framework_plugins.objectives.itc import FeatureQueue, ImageTextContrastive
 
 B, D, E = 3, 6, 4
 TEMPERATURE = 0.1

@@ -9,11 +9,11 @@ from types import SimpleNamespace
 import pytest
 import torch
 import torch.nn.functional as F
-from framework_plugins.objectives._unpaired import paired_unpaired_mean
 
 from framework.registry import BuildContext
 from framework.tokens import patchify
 from framework.types import MaskingOutput, TextMaskingOutput
+from framework_plugins.objectives._unpaired import paired_unpaired_mean
 
 B, N, T, D, VOCAB = 4, 4, 6, 8, 20
 HAS_IMAGE = torch.tensor([True, True, False, True])

@@ -10,7 +10,6 @@ from typing import Optional
 
 import pytest
 import torch
-from framework_plugins import decoders, objectives
 from torch import nn
 
 from framework.assemble import assemble
@@ -23,6 +22,7 @@ from framework.types import (
     TextEncoding,
     TextMaskingOutput,
 )
+from framework_plugins import decoders, objectives
 from tests.helpers import RECIPES, tiny_recipe
 
 B, N, T, D, DIM = 2, 4, 5, 6, 3
@@ -202,8 +202,8 @@ def test_clear_errors_for_views_that_do_not_fit(registry):
 
 @pytest.fixture(scope="module")
 def mamo_tiny():
-    from tests.helpers import example_batch
     from framework.registry import default_registry
+    from tests.helpers import example_batch
 
     recipe = tiny_recipe(path=RECIPES / "mamo-tiny.json")
     registry = default_registry()

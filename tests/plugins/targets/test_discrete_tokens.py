@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 import torch
+
+from framework.model_file import CONFIGS_KEY, save_model_file
+from framework.registry import BuildContext, ComponentBuildError
 from framework_plugins.image_tokenizers.storage import (
     TokenizerSourceError,
     export_tokenizer,
     read_tokenizer,
 )
-
-from framework.model_file import CONFIGS_KEY, save_model_file
-from framework.registry import BuildContext, ComponentBuildError
 
 MEAN, STD = [0.5, 0.5, 0.5], [0.25, 0.25, 0.25]
 CONFIG = {"type": "vq", "patch_size": 8, "channels": 16, "num_codes": 32, "code_dim": 8}

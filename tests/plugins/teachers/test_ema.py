@@ -6,11 +6,11 @@ import math
 
 import pytest
 import torch
-from framework_plugins import teachers
-from framework_plugins.teachers.ema import momentum_at
 from torch import nn
 
 from framework.registry import BuildContext, ComponentBuildError, Registry
+from framework_plugins import teachers
+from framework_plugins.teachers.ema import momentum_at
 
 
 @pytest.fixture

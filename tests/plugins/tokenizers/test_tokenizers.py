@@ -1,9 +1,9 @@
 """wordpiece_from_data and pretrained tokenizers."""
 
 import pytest
-from framework_plugins.data.synthetic import SyntheticShapes
 
 from framework.registry import BuildContext, ComponentBuildError, RegistryError, default_registry
+from framework_plugins.data.synthetic import SyntheticShapes
 
 
 def build(config, **context):
