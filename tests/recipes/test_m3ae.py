@@ -9,8 +9,6 @@ from typing import Any
 
 import pytest
 import torch
-from framework_plugins.data.synthetic import SyntheticShapes
-from framework_plugins.image_tokenizers.pictures import draw_reconstructions
 
 from framework.assemble import assemble
 from framework.engine import param_groups, peak_lr
@@ -18,6 +16,8 @@ from framework.inspect_model import params_by_component
 from framework.recipe import diff, load_recipe
 from framework.train import Trainer
 from framework.validation import validate_recipe
+from framework_plugins.data.synthetic import SyntheticShapes
+from framework_plugins.image_tokenizers.pictures import draw_reconstructions
 from tests.helpers import RECIPES
 
 VOCAB = 30522
@@ -153,9 +153,8 @@ def test_tokenizer_recipe_reconstructs_better_and_uses_many_codes(vq_run, regist
 def test_tokenizer_reconstruction_picture(vq_run, registry, tmp_path):
     run_dir, _ = vq_run
     r = recipe("tokenizer-vq-tiny.json", registry=registry)
-    from framework_plugins.targets.discrete_tokens import load_frozen_tokenizer
-
     from framework.registry import BuildContext
+    from framework_plugins.targets.discrete_tokens import load_frozen_tokenizer
 
     context = BuildContext(registry, {"image_size": 32, "mean": r["data"]["mean"], "std": r["data"]["std"]})
     tokenizer = load_frozen_tokenizer(str(run_dir), None, context)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from framework_plugins import fusion
 from fusion_helpers import make_context
 
 from framework.registry import BuildContext, Registry
+from framework_plugins import fusion
 from tests.helpers import registry_of
 
 

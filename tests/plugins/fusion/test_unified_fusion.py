@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from framework_plugins import encoders
 from fusion_helpers import B, N, T, encodings, make_context, with_padding_changed
 
 from framework.types import MaskingOutput, TextMaskingOutput
+from framework_plugins import encoders
 
 TINY = {"type": "unified", "width": 32, "depth": 2, "heads": 2}
 
