@@ -10,7 +10,9 @@ unaugmented training samples with every view of the recipe, exactly as training 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -52,16 +54,39 @@ def plot(args: argparse.Namespace) -> int:
     return 0
 
 
+STAND_IN_DATA = {"train": {"type": "synthetic_shapes", "samples": 64},
+                 "tokenizer": {"type": "wordpiece_from_data", "vocab_size": 1000}}
+"""What a mask picture is drawn on where a recipe's own data are not on this machine."""
+
+
+def build_for_pictures(recipe: dict[str, Any], registry: Any) -> tuple[dict[str, Any], Any]:
+    """The recipe's model without pretrained weights (masks do not depend on them), on its own
+    data, or, where those are not on this machine, on synthetic shapes at its image size:
+    masks depend on the image and caption shapes, not on what they show."""
+    from framework.build import build_run
+    from framework.registry import ComponentBuildError
+
+    recipe = {**recipe, "data": {**recipe["data"], "num_workers": 0}}  # a few samples: no worker processes
+    try:
+        return recipe, build_run(recipe, registry, load_pretrained=False)
+    except ComponentBuildError as exc:
+        if not exc.path.startswith("$.data"):
+            raise
+        print(f"note: {exc.path}: {exc.message.split(': ', 1)[-1]}\nnote: drawing the masks on synthetic shapes at "
+              f"{recipe['data']['image_size']} px instead", file=sys.stderr)
+        stand_in = {**recipe, "data": {**recipe["data"], **STAND_IN_DATA}}
+        return stand_in, build_run(stand_in, registry, load_pretrained=False)
+
+
 def masks(args: argparse.Namespace) -> int:
     from framework import data as data_lib
-    from framework.build import build_run
     from framework.evaluate.pictures import denormalize
     from framework.pictures.masks import draw_mask_grid, text_mask_captions
     from framework.step import training_masks
 
     try:
         recipe, registry = load_validated(args.recipe, args.overrides)
-        built = build_run(recipe, registry, load_pretrained=False)  # masks need no weights
+        recipe, built = build_for_pictures(recipe, registry)
     except (*USER_ERRORS, ValueError) as exc:
         return fail(exc)
     model, tokenizer, dataset = built.model, built.tokenizer, built.dataset

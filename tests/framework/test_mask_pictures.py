@@ -75,3 +75,13 @@ def test_draw_mask_grid_checks_view_counts(tmp_path) -> None:
     images = torch.rand(1, 3, 8, 8)
     with pytest.raises(ValueError, match="one of each per view"):
         draw_mask_grid(images, [None], 4, masked_captions=[None, None], path=tmp_path / "m.png")
+
+
+def test_a_paper_recipe_is_pictured_without_its_data_or_weights(tmp_path, capsys):
+    """m3ae-small names a CC12M manifest that is not here: the picture falls back to synthetic
+    shapes at the recipe's size and says so."""
+    from framework.cli import main
+
+    out = tmp_path / "masks.png"
+    assert main(["masks", "m3ae-small", "--out", str(out), "--samples", "2"]) == 0
+    assert out.is_file() and "synthetic shapes at 224 px" in capsys.readouterr().err
