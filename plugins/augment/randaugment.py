@@ -47,7 +47,8 @@ class RandAugment:
         self.ops = tuple(ops)
         photometric = tuple(op for op in self.ops if op not in GEOMETRIC_OPS)
         self.any = RestrictedRandAugment(ops=self.ops, num_ops=num_ops, magnitude=magnitude)
-        self.boxed = RestrictedRandAugment(ops=photometric, num_ops=num_ops, magnitude=magnitude) if photometric else None
+        self.boxed = (RestrictedRandAugment(ops=photometric, num_ops=num_ops, magnitude=magnitude)
+                      if photometric else None)
 
     def __call__(self, sample: AugmentSample) -> AugmentSample:
         if not len(sample.boxes):

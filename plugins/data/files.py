@@ -3,10 +3,11 @@
 Every source returns ``{"image", "captions", "boxes"}`` samples and names each sample's
 file in ``describe(i)``. Labelled sources add ``label`` (an integer class id) and name their
 classes in ``label_names`` (what ``zero_shot`` prompts with); a manifest also passes the
-fields a recipe declares through as ``fields`` (answers, a second image's path, ...). Reading errors (a missing file, a corrupt or truncated image,
-a broken manifest line) surface as ``OSError`` / ``ValueError`` from ``ds[i]``, so the
-pipeline skips, counts and names the sample; construction only fails when the source
-itself is unusable (no manifest, an empty folder).
+fields a recipe declares through as ``fields`` (answers, a second image's path, ...).
+Reading errors (a missing file, a corrupt or truncated image, a broken manifest line)
+surface as ``OSError`` / ``ValueError`` from ``ds[i]``, so the pipeline skips, counts and
+names the sample; construction only fails when the source itself is unusable (no
+manifest, an empty folder).
 """
 
 from __future__ import annotations
@@ -47,7 +48,8 @@ def label_index(label: Any, classes: list[str] | None, where: str) -> int:
         raise BadSampleError(f"{where}: label must be an integer or a class name, got {label!r}")
     if isinstance(label, int):
         if label < 0 or (classes is not None and label >= len(classes)):
-            raise BadSampleError(f"{where}: label {label} is negative or not below the {len(classes or [])} classes named")
+            raise BadSampleError(f"{where}: label {label} is negative or not below the {len(classes or [])} classes "
+                                 "named")
         return label
     if classes is None:
         raise BadSampleError(f"{where}: label '{label}' is a class name; name the classes with \"classes\" or "

@@ -80,14 +80,17 @@ class KarpathySplit(Dataset):
 COMPONENTS = [ComponentSpec("dataset", "karpathy", KarpathySplit, {
     "type": "object", "additionalProperties": False, "required": ["annotations", "images"],
     "properties": {
-        "annotations": {"type": "string", "description": "dataset_coco.json or dataset_flickr30k.json (Karpathy's split file)."},
+        "annotations": {"type": "string",
+                        "description": "dataset_coco.json or dataset_flickr30k.json (Karpathy's split file)."},
         "images": {"type": "string",
-                   "description": "Folder the file's images are under (COCO: holding train2014/ and val2014/; Flickr30k: the flickr30k-images folder)."},
-        "splits": {"type": ["array", "null"], "items": {"enum": list(KARPATHY_SPLITS)}, "minItems": 1, "uniqueItems": True,
-                   "default": None,
+                   "description": "Folder the file's images are under (COCO: holding train2014/ and val2014/; "
+                                  "Flickr30k: the flickr30k-images folder)."},
+        "splits": {"type": ["array", "null"], "items": {"enum": list(KARPATHY_SPLITS)}, "minItems": 1,
+                   "uniqueItems": True, "default": None,
                    "description": "Karpathy splits to read (null: train + restval for training, test for evaluation)."},
         "per_caption": {"type": "boolean", "default": True,
-                        "description": "Training: one sample per caption, as ALBEF's re_train_dataset (false: one per image, a caption drawn each epoch). Evaluation is always per image."},
+                        "description": "Training: one sample per caption, as ALBEF's re_train_dataset (false: one per "
+                                       "image, a caption drawn each epoch). Evaluation is always per image."},
         "split": {"enum": ["train", "eval", None], "default": None,
                   "description": "Which recipe split this source is (null: the one it is built for)."},
     },

@@ -55,7 +55,8 @@ class Shape:
     box: tuple[int, int, int, int]
 
     def phrase(self) -> str:
-        preposition = "on the" if self.region in ("left", "right") else "in the" if self.region == "center" else "at the"
+        preposition = ("on the" if self.region in ("left", "right")
+                       else "in the" if self.region == "center" else "at the")
         article = "an" if self.colour[0] in "aeiou" else "a"
         return f"{article} {self.colour} {self.kind} {preposition} {self.region}"
 

@@ -73,15 +73,21 @@ SCHEMA: dict[str, Any] = {
         "width": {"type": ["integer", "null"], "minimum": 8, "default": None,
                   "description": "Decoder width (null: the width of the image tokens it reads, 768 for MaskVLM)."},
         "depth": {"type": "integer", "minimum": 1, "default": 3, "description": "Cross-attention blocks (MaskVLM: 3)."},
-        "heads": {"type": "integer", "minimum": 1, "default": 12, "description": "Attention heads (must divide width)."},
-        "mlp_ratio": {"type": "number", "exclusiveMinimum": 0, "default": 4.0, "description": "MLP hidden width / width."},
+        "heads": {"type": "integer", "minimum": 1, "default": 12,
+                  "description": "Attention heads (must divide width)."},
+        "mlp_ratio": {"type": "number", "exclusiveMinimum": 0, "default": 4.0,
+                      "description": "MLP hidden width / width."},
         "dropout": {"type": "number", "minimum": 0, "maximum": 1, "default": 0.1,
-                    "description": "Hidden and attention dropout (0.1 as in the cross-modality encoders' BERT layers)."},
-        "arch": {"enum": sorted(ARCHS), "default": "roberta", "description": "Layer flavour (LayerNorm eps) of the blocks."},
+                    "description": "Hidden and attention dropout (0.1 as in the cross-modality encoders' BERT "
+                                   "layers)."},
+        "arch": {"enum": sorted(ARCHS), "default": "roberta",
+                 "description": "Layer flavour (LayerNorm eps) of the blocks."},
         "source": {"enum": list(QUERY_WIDTHS), "default": "fused",
-                   "description": "Queries: the fusion's image stream (MaskVLM: output of g_im) or the image encoder's tokens."},
+                   "description": "Queries: the fusion's image stream (MaskVLM: output of g_im) or the image encoder's "
+                                  "tokens."},
         "memory": {"enum": list(MEMORY_WIDTHS), "default": "text_encoder",
-                   "description": "Keys/values: the text encoder's tokens (MaskVLM: unmasked w) or the fusion's text stream."},
+                   "description": "Keys/values: the text encoder's tokens (MaskVLM: unmasked w) or the fusion's text "
+                                  "stream."},
     },
 }
 

@@ -31,7 +31,8 @@ COMPONENTS = [
     ComponentSpec("head", "mlp", mlp_head, {
         "type": "object", "additionalProperties": False,
         "properties": {
-            "hidden": {"type": "integer", "minimum": 0, "default": 0, "description": "Hidden width (0: the input width)."},
+            "hidden": {"type": "integer", "minimum": 0, "default": 0,
+                       "description": "Hidden width (0: the input width)."},
             "layernorm": {"type": "boolean", "default": False, "description": "LayerNorm the input first."},
         },
     }, "One-hidden-layer GELU MLP (projector / predictor)."),

@@ -59,7 +59,8 @@ class BertMLMHead(nn.Module):
         refuse_remote_code(path, "MLM head checkpoint")
         arch = AutoConfig.from_pretrained(path, **SAFE_PRETRAINED).model_type
         if arch not in SOURCES:
-            raise ValueError(f"MLM head checkpoint '{checkpoint}' holds a '{arch}' model; expected one of {sorted(SOURCES)}")
+            raise ValueError(f"MLM head checkpoint '{checkpoint}' holds a '{arch}' model; expected one of "
+                             f"{sorted(SOURCES)}")
         model, info = AutoModelForMaskedLM.from_pretrained(path, **SAFE_PRETRAINED, output_loading_info=True)
         module, dense, norm = SOURCES[arch]
         missing = [k for k in info["missing_keys"] if k.startswith(module + ".") and not k.endswith("decoder.weight")]
@@ -68,8 +69,9 @@ class BertMLMHead(nn.Module):
                              f"(e.g. from {arch.capitalize()}Model): give a *ForMaskedLM checkpoint or checkpoint null")
         source = model.get_submodule(module)
         if source.bias.shape != self.bias.shape or source.get_submodule(dense).weight.shape != self.dense.weight.shape:
-            raise ValueError(f"checkpoint '{checkpoint}''s MLM head ({tuple(source.decoder.weight.shape)}) does not fit "
-                             f"this head ({tuple(self.decoder.weight.shape)} from {self.dense.in_features} features)")
+            raise ValueError(f"checkpoint '{checkpoint}''s MLM head ({tuple(source.decoder.weight.shape)}) does not "
+                             f"fit this head ({tuple(self.decoder.weight.shape)} from {self.dense.in_features} "
+                             "features)")
         with torch.no_grad():
             self.dense.load_state_dict(source.get_submodule(dense).state_dict())
             self.layer_norm.load_state_dict(source.get_submodule(norm).state_dict())

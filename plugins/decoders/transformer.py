@@ -38,7 +38,8 @@ class TransformerDecoder(nn.Module):
                  with_text: bool, context: BuildContext) -> None:
         super().__init__()
         if width % heads or width % 4:
-            raise ValueError(f"decoder width {width} must be a multiple of heads ({heads}) and of 4 (2-D sin-cos positions)")
+            raise ValueError(f"decoder width {width} must be a multiple of heads ({heads}) and of 4 (2-D sin-cos "
+                             "positions)")
         self.width, self.source, self.with_text = width, source, with_text
         self.streams = ("image", "text") if with_text else ("image",)
         gh, gw = context["grid"]
@@ -101,10 +102,14 @@ def _schema() -> dict[str, Any]:
         "properties": {
             "width": {"type": "integer", "minimum": 8, "default": 512, "description": "Decoder width."},
             "depth": {"type": "integer", "minimum": 1, "default": 8, "description": "Number of transformer blocks."},
-            "heads": {"type": "integer", "minimum": 1, "default": 16, "description": "Attention heads (must divide width)."},
-            "mlp_ratio": {"type": "number", "exclusiveMinimum": 0, "default": 4.0, "description": "MLP hidden width / width."},
-            "source": {"enum": list(SOURCES), "default": "image_encoder", "description": "Decode the image encoder's tokens or the fusion's."},
-            "with_text": {"type": "boolean", "default": False, "description": "Also decode the view's text tokens jointly (output `text`)."},
+            "heads": {"type": "integer", "minimum": 1, "default": 16,
+                      "description": "Attention heads (must divide width)."},
+            "mlp_ratio": {"type": "number", "exclusiveMinimum": 0, "default": 4.0,
+                          "description": "MLP hidden width / width."},
+            "source": {"enum": list(SOURCES), "default": "image_encoder",
+                       "description": "Decode the image encoder's tokens or the fusion's."},
+            "with_text": {"type": "boolean", "default": False,
+                          "description": "Also decode the view's text tokens jointly (output `text`)."},
         },
     }
 

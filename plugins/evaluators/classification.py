@@ -78,7 +78,8 @@ class ClassificationAccuracy:
 
 SCHEMA = evaluator_schema({
     "objective": {"type": ["string", "null"], "default": None,
-                  "description": "Name of the classification objective whose head predicts (null: the first of its type)."},
+                  "description": "Name of the classification objective whose head predicts (null: the first of its "
+                                 "type)."},
     "max_samples": {"type": ["integer", "null"], "minimum": 1, "default": None,
                     "description": "Score the first this many held-out samples (null: all)."},
     "batch_size": {"type": "integer", "minimum": 1, "default": 64, "description": "Samples per forward pass."},

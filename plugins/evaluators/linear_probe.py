@@ -35,8 +35,8 @@ def fused_image_alone(model: EvalModel, image: ImageEncoding) -> ImageEncoding:
     """The fusion's image stream [B,1+N,D] for ``image`` with an empty caption (T = 0)."""
     fusion = model.require("fusion")
     if not getattr(fusion, "encodes_image_alone", False):
-        raise EvalModelError(f"linear_probe features 'fused' need a fusion that encodes an image without text (unified, "
-                             f"bert_concat); {type(fusion).__name__} does not: use features 'encoder'")
+        raise EvalModelError("linear_probe features 'fused' need a fusion that encodes an image without text "
+                             f"(unified, bert_concat); {type(fusion).__name__} does not: use features 'encoder'")
     batch, proj = image.tokens.shape[0], getattr(fusion, "text_proj", None)
     width = proj.in_features if isinstance(proj, torch.nn.Linear) else fusion.text_width  # the fusion's text input
     text = TextEncoding(image.tokens.new_zeros(batch, 0, width),
@@ -84,8 +84,9 @@ def fit_logistic_regression(x: torch.Tensor, y: torch.Tensor, *, classes: int, w
 class LinearProbe:
     """Held-out accuracy of a linear classifier on frozen image-encoder features."""
 
-    def __init__(self, *, pooling: str, features: str, weight_decay: float, steps: int, max_train_samples: Optional[int],
-                 max_samples: Optional[int], batch_size: int, train_dataset: Optional[Mapping[str, Any]] = None,
+    def __init__(self, *, pooling: str, features: str, weight_decay: float, steps: int,
+                 max_train_samples: Optional[int], max_samples: Optional[int], batch_size: int,
+                 train_dataset: Optional[Mapping[str, Any]] = None,
                  dataset: Optional[Mapping[str, Any]] = None) -> None:
         self.pooling, self.features, self.weight_decay, self.steps = pooling, features, weight_decay, steps
         self.max_train_samples, self.max_samples, self.batch_size = max_train_samples, max_samples, batch_size
@@ -95,7 +96,8 @@ class LinearProbe:
         options = {"pooling": self.pooling, "features": self.features, "batch_size": self.batch_size}
         x_train, y_train = image_features(model, model.dataset("train", self.train_dataset),
                                           max_samples=self.max_train_samples, **options)
-        x_test, y_test = image_features(model, model.dataset("eval", self.dataset), max_samples=self.max_samples, **options)
+        x_test, y_test = image_features(model, model.dataset("eval", self.dataset), max_samples=self.max_samples,
+                                        **options)
         mean, std = x_train.mean(dim=0), x_train.std(dim=0).clamp(min=1e-6)
         x_train, x_test = (x_train - mean) / std, (x_test - mean) / std
         classes = int(torch.cat([y_train, y_test]).max()) + 1
@@ -104,7 +106,8 @@ class LinearProbe:
         with torch.no_grad():
             test = topk_accuracy(linear(x_test), y_test, ks=(1,))["top1"]
             train = topk_accuracy(linear(x_train), y_train, ks=(1,))["top1"]
-        return {"top1": test, "train_top1": train, "majority_top1": 100.0 * torch.bincount(y_test).max().item() / len(y_test)}
+        return {"top1": test, "train_top1": train,
+                "majority_top1": 100.0 * torch.bincount(y_test).max().item() / len(y_test)}
 
 
 SCHEMA = evaluator_schema({

@@ -55,7 +55,8 @@ def predicted_patches(model: EvalModel, objective: torch.nn.Module, batch: dict[
     ctx = model.model.context(batch, generator)
     tokens = view_tokens(ctx, objective.view, "image", objective.decoder, objective.source)[:, 1:]  # [B,N',D]
     if tokens.shape[1] != objective.grid[0] * objective.grid[1]:
-        raise EvalModelError(f"objective '{objective.objective_name}' reads visible-only tokens; nothing to reconstruct")
+        raise EvalModelError(f"objective '{objective.objective_name}' reads visible-only tokens; nothing to "
+                             "reconstruct")
     pred = objective.head(tokens).float()  # [B,N,p*p*3]
     if objective.target.normalize_per_patch:
         patches = patchify(batch["image"].float(), objective.patch_size)  # [B,N,p*p*3]
@@ -88,7 +89,8 @@ class Reconstruction:
         shown = [denormalize(x, cfg["mean"], cfg["std"]) for x in (original, unpatchify(pasted, p, grid))]
         masked = grey_out(shown[0], hidden, p)
         out_dir.mkdir(parents=True, exist_ok=True)
-        image_grid([shown[0], masked, shown[1]], ["original", "masked", "reconstruction"], self.cell).save(out_dir / PICTURE)
+        image_grid([shown[0], masked, shown[1]], ["original", "masked", "reconstruction"],
+                   self.cell).save(out_dir / PICTURE)
         error = (pred - patches).square().mean(dim=-1)  # [B,N]
         scored = hidden if hidden.any() else torch.ones_like(hidden)
         return {"mse_masked": error[scored].mean().item(), "samples": float(original.shape[0])}
@@ -96,9 +98,12 @@ class Reconstruction:
 
 SCHEMA = evaluator_schema({
     "objective": {"type": ["string", "null"], "default": None,
-                  "description": "Name of the pixel MIM objective to picture (null: the first mim with a pixels target)."},
-    "samples": {"type": "integer", "minimum": 1, "default": 8, "description": "Rows of the picture (held-out samples)."},
-    "cell": {"type": "integer", "minimum": 8, "default": 128, "description": "Side in pixels of each image in the picture."},
+                  "description": "Name of the pixel MIM objective to picture (null: the first mim with a pixels "
+                                 "target)."},
+    "samples": {"type": "integer", "minimum": 1, "default": 8,
+                "description": "Rows of the picture (held-out samples)."},
+    "cell": {"type": "integer", "minimum": 8, "default": 128,
+             "description": "Side in pixels of each image in the picture."},
     "seed": {"type": "integer", "minimum": 0, "default": 0, "description": "Seed of the masks drawn for the picture."},
     "dataset": DATASET_SLOT,
 })

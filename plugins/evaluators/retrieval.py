@@ -52,15 +52,16 @@ def rerank(model: EvalModel, itm: torch.nn.Module, scores: torch.Tensor, image: 
         i, t = image_rows[rows], text_rows[rows]
         pair_image = image._replace(tokens=image.tokens[i])
         pair_text = text._replace(tokens=text.tokens[t], attention_mask=text.attention_mask[t])
-        out[query[rows], candidate[rows]] = RERANKED + match_probability(model, itm, pair_image, pair_text).to(out.device)
+        out[query[rows], candidate[rows]] = RERANKED + match_probability(model, itm, pair_image,
+                                                                         pair_text).to(out.device)
     return out
 
 
 class Retrieval:
     """Recall@K for image->text and text->image retrieval on a held-out caption dataset."""
 
-    def __init__(self, *, objective: Optional[str], itm_objective: Optional[str], rerank_k: int, max_samples: Optional[int],
-                 batch_size: int, dataset: Optional[Mapping[str, Any]] = None) -> None:
+    def __init__(self, *, objective: Optional[str], itm_objective: Optional[str], rerank_k: int,
+                 max_samples: Optional[int], batch_size: int, dataset: Optional[Mapping[str, Any]] = None) -> None:
         self.objective, self.itm_objective, self.rerank_k = objective, itm_objective, rerank_k
         self.max_samples, self.batch_size, self.dataset = max_samples, batch_size, dataset
 
@@ -79,8 +80,10 @@ class Retrieval:
                 t2i: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         itm = model.objective("itm", self.itm_objective)
         images, texts = data.image_tokens, data.text_tokens
-        i2t = rerank(model, itm, i2t, images, texts, k=self.rerank_k, batch_size=self.batch_size, images_are_queries=True)
-        t2i = rerank(model, itm, t2i, images, texts, k=self.rerank_k, batch_size=self.batch_size, images_are_queries=False)
+        i2t = rerank(model, itm, i2t, images, texts, k=self.rerank_k, batch_size=self.batch_size,
+                     images_are_queries=True)
+        t2i = rerank(model, itm, t2i, images, texts, k=self.rerank_k, batch_size=self.batch_size,
+                     images_are_queries=False)
         return i2t, t2i
 
 
@@ -90,7 +93,8 @@ SCHEMA = evaluator_schema({
     "itm_objective": {"type": ["string", "null"], "default": None,
                       "description": "Name of the ITM objective used to re-rank (null: the first of type itm)."},
     "rerank_k": {"type": "integer", "minimum": 0, "default": 0,
-                 "description": "Re-rank each query's top k ITC candidates with the ITM head (ALBEF: 256 on COCO, 128 on Flickr30k; 0: off)."},
+                 "description": "Re-rank each query's top k ITC candidates with the ITM head (ALBEF: 256 on COCO, 128 "
+                                "on Flickr30k; 0: off)."},
     "max_samples": {"type": ["integer", "null"], "minimum": 1, "default": 1000,
                     "description": "Evaluate on the first this many images with all their captions (null: all)."},
     "batch_size": {"type": "integer", "minimum": 1, "default": 64, "description": "Images or pairs per forward pass."},

@@ -90,7 +90,8 @@ SCHEMA = evaluator_schema({
                                  "by the class name (CLIP uses 'a photo of a {}.')."},
     "max_samples": {"type": ["integer", "null"], "minimum": 1, "default": 1000,
                     "description": "Classify the first this many images (null: all)."},
-    "batch_size": {"type": "integer", "minimum": 1, "default": 64, "description": "Images or prompts per forward pass."},
+    "batch_size": {"type": "integer", "minimum": 1, "default": 64,
+                   "description": "Images or prompts per forward pass."},
     "dataset": DATASET_SLOT,
 })
 

@@ -29,7 +29,8 @@ class TokenizerOutput(NamedTuple):
     codes: torch.Tensor
 
 
-def codebook_usage(codes: torch.Tensor, num_codes: int, weights: Optional[torch.Tensor] = None) -> tuple[torch.Tensor, torch.Tensor]:
+def codebook_usage(codes: torch.Tensor, num_codes: int,
+                   weights: Optional[torch.Tensor] = None) -> tuple[torch.Tensor, torch.Tensor]:
     """(distinct codes used, perplexity) of ``codes`` [B,...] long, counting only samples of
     nonzero ``weights`` [B] (all when None). Counts go into a fixed-size table (no
     ``bincount``, whose output size a GPU would report to the host).

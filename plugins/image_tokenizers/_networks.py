@@ -74,9 +74,12 @@ NETWORK_PROPERTIES: dict[str, Any] = {
     "patch_size": {"type": ["integer", "null"], "minimum": 1, "default": None,
                    "description": "Pixels per code side, a power of two; null takes the image encoder's patch size "
                                   "(a tokenizer-training recipe without encoders must set it)."},
-    "channels": {"type": "integer", "minimum": 8, "default": 64, "description": "Convolution width of encoder and decoder."},
-    "res_blocks": {"type": "integer", "minimum": 0, "default": 1, "description": "Residual blocks after each down/up-sampling stage."},
-    "num_codes": {"type": "integer", "minimum": 2, "default": 512, "description": "Codebook size (classes of the discrete_tokens target)."},
+    "channels": {"type": "integer", "minimum": 8, "default": 64,
+                 "description": "Convolution width of encoder and decoder."},
+    "res_blocks": {"type": "integer", "minimum": 0, "default": 1,
+                   "description": "Residual blocks after each down/up-sampling stage."},
+    "num_codes": {"type": "integer", "minimum": 2, "default": 512,
+                  "description": "Codebook size (classes of the discrete_tokens target)."},
 }
 """Schema properties both tokenizers share."""
 

@@ -42,7 +42,8 @@ class DVAETokenizer(nn.Module):
                  temperature: float, min_temperature: float, anneal_steps: int, kl_weight: float, hard: bool) -> None:
         super().__init__()
         if min_temperature > temperature:
-            raise ValueError(f"dvae min_temperature {min_temperature} exceeds temperature {temperature}; anneal downwards")
+            raise ValueError(f"dvae min_temperature {min_temperature} exceeds temperature {temperature}; anneal "
+                             "downwards")
         self.patch_size, self.num_codes = patch_size, num_codes
         self.start_tau, self.end_tau, self.anneal_steps = temperature, min_temperature, anneal_steps
         self.kl_weight, self.hard = kl_weight, hard
@@ -79,7 +80,8 @@ class DVAETokenizer(nn.Module):
         latents = torch.einsum("bkhw,kc->bchw", soft.to(self.codebook.dtype), self.codebook)  # [B,C,h,w]
         reconstruction = self.decoder(latents)  # [B,3,H,W]
         log_q = F.log_softmax(logits, dim=1)  # [B,K,h,w]
-        kl = sample_mean((log_q.exp() * (log_q + math.log(self.num_codes))).sum(dim=1), weights)  # KL(q || uniform) per cell
+        # KL(q || uniform) per cell
+        kl = sample_mean((log_q.exp() * (log_q + math.log(self.num_codes))).sum(dim=1), weights)
         if self.training:
             self.passes += 1
         losses = {"reconstruction": sample_mean((reconstruction.float() - images.float()).pow(2), weights),
@@ -91,8 +93,8 @@ def build_dvae(*, patch_size: Optional[int], channels: int, res_blocks: int, num
                temperature: float, min_temperature: float, anneal_steps: int, kl_weight: float, hard: bool,
                context: Any = None) -> DVAETokenizer:
     return DVAETokenizer(patch_size=resolve_patch_size(patch_size, context), channels=channels, res_blocks=res_blocks,
-                         num_codes=num_codes, code_dim=code_dim, temperature=temperature, min_temperature=min_temperature,
-                         anneal_steps=anneal_steps, kl_weight=kl_weight, hard=hard)
+                         num_codes=num_codes, code_dim=code_dim, temperature=temperature,
+                         min_temperature=min_temperature, anneal_steps=anneal_steps, kl_weight=kl_weight, hard=hard)
 
 
 SCHEMA: dict[str, Any] = {
@@ -100,12 +102,18 @@ SCHEMA: dict[str, Any] = {
     "additionalProperties": False,
     "properties": {
         **NETWORK_PROPERTIES,
-        "code_dim": {"type": "integer", "minimum": 1, "default": 64, "description": "Width of the embedding each code maps to in the decoder."},
-        "temperature": {"type": "number", "exclusiveMinimum": 0, "default": 1.0, "description": "Initial Gumbel-softmax temperature tau."},
-        "min_temperature": {"type": "number", "exclusiveMinimum": 0, "default": 0.0625, "description": "Final tau (DALL-E: 1/16)."},
-        "anneal_steps": {"type": "integer", "minimum": 0, "default": 5000, "description": "Training passes over which tau decays exponentially."},
-        "kl_weight": {"type": "number", "minimum": 0, "default": 0.01, "description": "Weight of KL(q || uniform) (DALL-E's beta)."},
-        "hard": {"type": "boolean", "default": False, "description": "Straight-through hard one-hot samples instead of soft ones."},
+        "code_dim": {"type": "integer", "minimum": 1, "default": 64,
+                     "description": "Width of the embedding each code maps to in the decoder."},
+        "temperature": {"type": "number", "exclusiveMinimum": 0, "default": 1.0,
+                        "description": "Initial Gumbel-softmax temperature tau."},
+        "min_temperature": {"type": "number", "exclusiveMinimum": 0, "default": 0.0625,
+                            "description": "Final tau (DALL-E: 1/16)."},
+        "anneal_steps": {"type": "integer", "minimum": 0, "default": 5000,
+                         "description": "Training passes over which tau decays exponentially."},
+        "kl_weight": {"type": "number", "minimum": 0, "default": 0.01,
+                      "description": "Weight of KL(q || uniform) (DALL-E's beta)."},
+        "hard": {"type": "boolean", "default": False,
+                 "description": "Straight-through hard one-hot samples instead of soft ones."},
     },
 }
 

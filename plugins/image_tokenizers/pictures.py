@@ -48,12 +48,14 @@ def draw_reconstructions(tokenizer: nn.Module, images: torch.Tensor, mean: Seque
     pairs = torch.stack([denormalize(images, mean, std), denormalize(reconstruct(tokenizer, images), mean, std)], 1)
     b, _, _, h, w = pairs.shape  # [B,2,3,H,W]
     scale = max(1, -(-MIN_SIDE // min(h, w)))
-    pairs = F.interpolate(pairs.flatten(0, 1).float(), scale_factor=scale, mode="nearest").view(b, 2, 3, h * scale, w * scale)
+    pairs = F.interpolate(pairs.flatten(0, 1).float(), scale_factor=scale,
+                          mode="nearest").view(b, 2, 3, h * scale, w * scale)
     canvas = Image.new("RGB", (2 * (w * scale + PAD) + PAD, b * (h * scale + PAD) + PAD), "white")
     for row in range(b):
         for col in range(2):
             array = (pairs[row, col] * 255).round().byte().permute(1, 2, 0).cpu().numpy()
-            canvas.paste(Image.fromarray(array, mode="RGB"), (PAD + col * (w * scale + PAD), PAD + row * (h * scale + PAD)))
+            canvas.paste(Image.fromarray(array, mode="RGB"),
+                         (PAD + col * (w * scale + PAD), PAD + row * (h * scale + PAD)))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     canvas.save(path)

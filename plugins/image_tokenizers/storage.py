@@ -67,10 +67,12 @@ def _checkpoint_dir(path: Path) -> Path:
 def _pick_objective(recipe: dict[str, Any], objective: Optional[str], where: Path) -> dict[str, Any]:
     found = {objective_name(cfg): cfg for cfg in recipe.get("objectives", []) if cfg["type"] == OBJECTIVE_TYPE}
     if not found:
-        raise TokenizerSourceError(f"the recipe of '{where}' has no '{OBJECTIVE_TYPE}' objective, so it trained no tokenizer")
+        raise TokenizerSourceError(f"the recipe of '{where}' has no '{OBJECTIVE_TYPE}' objective, so it trained no "
+                                   "tokenizer")
     if objective is None:
         if len(found) > 1:
-            raise TokenizerSourceError(f"'{where}' trained several tokenizers {sorted(found)}; name one with \"objective\"")
+            raise TokenizerSourceError(f"'{where}' trained several tokenizers {sorted(found)}; name one with "
+                                       "\"objective\"")
         objective = next(iter(found))
     if objective not in found:
         raise TokenizerSourceError(f"'{where}' has no tokenizer objective named '{objective}'; it has {sorted(found)}")
@@ -102,7 +104,8 @@ def _read_export(path: Path) -> StoredTokenizer:
         meta = handle.metadata() or {}
         if meta.get("format") != EXPORT_FORMAT:
             raise TokenizerSourceError(f"'{path}' is not an exported image tokenizer (metadata format "
-                                       f"{meta.get('format')!r}, expected {EXPORT_FORMAT!r}); write one with export_tokenizer")
+                                       f"{meta.get('format')!r}, expected {EXPORT_FORMAT!r}); write one with "
+                                       "export_tokenizer")
         state = {k: handle.get_tensor(k) for k in handle.keys()}
     return StoredTokenizer(json.loads(meta["config"]), state, json.loads(meta["mean"]), json.loads(meta["std"]))
 

@@ -118,16 +118,21 @@ SCHEMA: dict[str, Any] = {
     "additionalProperties": False,
     "properties": {
         **NETWORK_PROPERTIES,
-        "code_dim": {"type": "integer", "minimum": 1, "default": 32, "description": "Width of a codebook vector (latent width)."},
-        "beta": {"type": "number", "minimum": 0, "default": 0.25, "description": "Commitment-loss weight (VQ-VAE's beta)."},
+        "code_dim": {"type": "integer", "minimum": 1, "default": 32,
+                     "description": "Width of a codebook vector (latent width)."},
+        "beta": {"type": "number", "minimum": 0, "default": 0.25,
+                 "description": "Commitment-loss weight (VQ-VAE's beta)."},
         "codebook_update": {"enum": ["loss", "ema"], "default": "ema",
-                            "description": "Learn the codebook by the codebook loss, or by exponential moving averages of assigned latents."},
+                            "description": "Learn the codebook by the codebook loss, or by exponential moving averages "
+                                           "of assigned latents."},
         "ema_decay": {"type": "number", "minimum": 0, "exclusiveMaximum": 1, "default": 0.99,
                       "description": "Decay of the codebook EMA (codebook_update: ema)."},
         "l2_normalize": {"type": "boolean", "default": True,
-                         "description": "Compare unit-normalised latents and codes (ViT-VQGAN); improves codebook usage."},
+                         "description": "Compare unit-normalised latents and codes (ViT-VQGAN); improves codebook "
+                                        "usage."},
     },
 }
 
 COMPONENTS = [ComponentSpec("image_tokenizer", "vq", build_vq, SCHEMA,
-                            "VQ-VAE tokenizer: nearest-codebook codes, straight-through gradients (VQGAN/MaskGIT style).")]
+                            "VQ-VAE tokenizer: nearest-codebook codes, straight-through gradients (VQGAN/MaskGIT "
+                            "style).")]

@@ -53,7 +53,8 @@ def uniform(shape: tuple[int, ...], *, generator: torch.Generator, device: torch
     return torch.rand(shape, generator=generator, device=generator.device).to(device)
 
 
-def integers(high: int, shape: tuple[int, ...], *, generator: torch.Generator, device: torch.device | str) -> torch.Tensor:
+def integers(high: int, shape: tuple[int, ...], *, generator: torch.Generator,
+             device: torch.device | str) -> torch.Tensor:
     """Uniform integers in [0, high) drawn on ``generator``'s device, returned on ``device``."""
     return torch.randint(high, shape, generator=generator, device=generator.device).to(device)
 

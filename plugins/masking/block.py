@@ -42,7 +42,8 @@ from ._common import (
 SCHEMA = params_schema({
     "ratio": {**RATIO, "default": 0.6},
     "block_size": {"type": "integer", "minimum": 1, "default": 32,
-                   "description": "Side of a square block in pixels; a multiple of the encoder's patch size and at most the image side."},
+                   "description": "Side of a square block in pixels; a multiple of the encoder's patch size and at "
+                                  "most the image side."},
     "shared_across_batch": SHARED,
     "count": {"enum": ["patches", "blocks"], "default": "patches",
               "description": "What the ratio counts: patches (exactly ceil(L * ratio) patches, at most one block "
@@ -51,7 +52,8 @@ SCHEMA = params_schema({
 })
 
 
-def block_layout(grid: tuple[int, int], block: int, device: torch.device | str) -> tuple[torch.Tensor, torch.Tensor, int]:
+def block_layout(grid: tuple[int, int], block: int,
+                 device: torch.device | str) -> tuple[torch.Tensor, torch.Tensor, int]:
     """Which block each patch belongs to and its index inside the block.
 
     Returns ``block_id`` [L] and ``within`` [L] (raster position inside the block, < block**2)
@@ -90,7 +92,8 @@ class BlockMasking:
         """Side of a block in patches; a clear error when the block does not fit the patch grid."""
         if self.block_size % patch_size:
             raise ValueError(f"block_size {self.block_size} px is not a multiple of the encoder's patch size "
-                             f"{patch_size} px; use a multiple such as {patch_size * max(1, round(self.block_size / patch_size))}")
+                             f"{patch_size} px; use a multiple such as "
+                             f"{patch_size * max(1, round(self.block_size / patch_size))}")
         if self.block_size > min(grid) * patch_size:
             raise ValueError(f"block_size {self.block_size} px is larger than the image side "
                              f"{min(grid) * patch_size} px; use a block of at most that size")

@@ -54,7 +54,8 @@ class TokenDropping:
             special = attention_mask.bool() & special_tokens_mask.bool()  # [B, T] real special tokens
             forced = torch.zeros_like(eligible)  # [B, T] the highest-scoring real token of each row
             forced.scatter_(1, scores.masked_fill(~eligible, -1.0).argmax(dim=1, keepdim=True), True)
-            scores = scores - special.to(scores.dtype) + 2.0 * (forced & eligible).to(scores.dtype)  # kept first / dropped
+            # kept first / dropped
+            scores = scores - special.to(scores.dtype) + 2.0 * (forced & eligible).to(scores.dtype)
         out = shuffle_masking(scores, num_kept(length, self.ratio))
         mask = out.mask & eligible  # [B, T] dropped real tokens: the ones to predict
         labels = torch.where(mask, input_ids, torch.full_like(input_ids, IGNORE_INDEX))
@@ -64,5 +65,6 @@ class TokenDropping:
 
 COMPONENTS = [
     ComponentSpec("text_masking", "drop", TokenDropping, SCHEMA,
-                  "M3AE token dropping: keep T - ceil(T*ratio) positions of the padded caption; predict dropped tokens."),
+                  "M3AE token dropping: keep T - ceil(T*ratio) positions of the padded caption; predict dropped "
+                  "tokens."),
 ]

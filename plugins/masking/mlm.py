@@ -35,7 +35,8 @@ def most_masked(length: int, ratio: float) -> int:
     return masked_count(length, ratio)
 
 
-def choose_masked(eligible: torch.Tensor, ratio: float, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+def choose_masked(eligible: torch.Tensor, ratio: float,
+                  generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """``ceil(ratio * n)`` uniformly chosen eligible tokens per row: the mask [B, T] bool
     and ``ids_masked`` [B, M] (M from :func:`most_masked`; masked ones first)."""
     n_mask = masked_counts(eligible.sum(dim=1), ratio, most=eligible.shape[1])  # [B], on the device
@@ -103,7 +104,8 @@ MLM_SCHEMA = params_schema({
     "ratio": {**RATIO, "default": 0.15},
     "mask_prob": {**PROBABILITY, "default": 0.8, "description": "Share of masked tokens replaced by [MASK]."},
     "random_prob": {**PROBABILITY, "default": 0.1,
-                    "description": "Share of masked tokens replaced by a random non-special token (the rest stay unchanged)."},
+                    "description": "Share of masked tokens replaced by a random non-special token (the rest stay "
+                                   "unchanged)."},
 })
 MASK_ONLY_SCHEMA = params_schema({"ratio": {**RATIO, "default": 0.3}})
 

@@ -62,12 +62,14 @@ class RegionMasking:
         length = grid[0] * grid[1]
         noise = uniform((batch_size, length), generator=generator, device=device)  # [B, L] in [0, 1)
         if boxes is not None and boxes.shape[1] > 0:
-            inside = patches_in_boxes(boxes.to(device), None if box_mask is None else box_mask.to(device), grid, patch_size)
+            inside = patches_in_boxes(boxes.to(device), None if box_mask is None else box_mask.to(device), grid,
+                                      patch_size)
             noise = noise + inside.to(noise.dtype)  # [B, L] patches in a box sort last, i.e. are masked first
         return shuffle_masking(noise, num_kept(length, self.ratio))
 
 
 COMPONENTS = [
     ComponentSpec("image_masking", "region", RegionMasking, SCHEMA,
-                  "Region-aware masking: mask patches inside grounding boxes first (VLMAE RMIM); random without boxes."),
+                  "Region-aware masking: mask patches inside grounding boxes first (VLMAE RMIM); random without "
+                  "boxes."),
 ]

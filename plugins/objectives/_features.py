@@ -32,7 +32,8 @@ def view_tokens(ctx: StepContext, view: str, modality: str, decoder: Optional[st
     if decoder is not None:
         tokens = getattr(ctx.decoded(decoder, view), modality)
         if tokens is None:
-            raise RuntimeError(f"decoder '{decoder}' produces no {modality} tokens; enable them in its params (e.g. with_text)")
+            raise RuntimeError(f"decoder '{decoder}' produces no {modality} tokens; enable them in its params (e.g. "
+                               "with_text)")
         return tokens
     encoded = ctx.view(view)
     if source == "fused":

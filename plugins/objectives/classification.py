@@ -52,15 +52,16 @@ class Classification(Objective):
 
     def forward(self, ctx: StepContext) -> LossOutput:
         if "label" not in ctx.batch:
-            raise KeyError(f"objective '{self.objective_name}' needs labelled batches (a \"label\" per sample): use a labelled "
-                           "source (manifest with labels, image_folder with labels: subfolders, synthetic_shapes)")
+            raise KeyError(f"objective '{self.objective_name}' needs labelled batches (a \"label\" per sample): use a "
+                           "labelled source (manifest with labels, image_folder with labels: subfolders, "
+                           "synthetic_shapes)")
         logits = self.logits(ctx.view(self.view))  # [B,C]
         labels = ctx.batch["label"].to(logits.device)  # [B]
         if labels.device.type == "cpu":  # free here; on an accelerator cross_entropy asserts on the device (no sync)
             bad = labels[(labels != IGNORE_INDEX) & ((labels < 0) | (labels >= self.classes))]
             if len(bad):
-                raise ValueError(f"objective '{self.objective_name}' has classes={self.classes} but a batch holds label "
-                                 f"{int(bad[0])}; set classes to the source's number of classes")
+                raise ValueError(f"objective '{self.objective_name}' has classes={self.classes} but a batch holds "
+                                 f"label {int(bad[0])}; set classes to the source's number of classes")
         loss = F.cross_entropy(logits, labels, ignore_index=IGNORE_INDEX, label_smoothing=self.label_smoothing)
         scored = labels != IGNORE_INDEX
         accuracy = ((logits.argmax(-1) == labels) & scored).sum() / scored.sum().clamp(min=1)
@@ -70,7 +71,8 @@ class Classification(Objective):
 COMPONENTS = [ComponentSpec("objective", "classification", Classification, objective_schema({
     "view": {"type": "string", "x-framework-ref": "views", "description": "The view to classify (usually unmasked)."},
     "source": {"enum": list(SOURCES), "default": "fused",
-               "description": "Feature the head reads: fused (the fusion's pooled [CLS]), image_cls, image_mean or text_cls."},
+               "description": "Feature the head reads: fused (the fusion's pooled [CLS]), image_cls, image_mean or "
+                              "text_cls."},
     "classes": {"type": "integer", "minimum": 2, "description": "Number of classes (labels are 0..classes-1)."},
     "head": TASK_HEAD_SLOT,
     "label_smoothing": {"type": "number", "minimum": 0, "maximum": 1, "default": 0.0,

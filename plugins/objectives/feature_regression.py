@@ -57,7 +57,8 @@ class FeatureRegression(Objective):
         self.view, self.teacher_view = view, teacher_view
         self.modality, self.token, self.loss = modality, token, loss
         width = context[WIDTH_KEYS[modality]]
-        self.head: nn.Module = nn.Identity() if head is None else context.build("head", head, in_dim=width, out_dim=width)
+        self.head: nn.Module = (nn.Identity() if head is None
+                                else context.build("head", head, in_dim=width, out_dim=width))
 
     def forward(self, ctx: StepContext) -> LossOutput:
         student, kept = encoder_tokens(ctx.view(self.view), self.modality, self.token)  # [B,D] or [B,N',D]
@@ -70,8 +71,8 @@ class FeatureRegression(Objective):
             target = gather_tokens(target, kept)  # [B,N',D]: the teacher's tokens at the student's positions
         if target.shape != student.shape:
             raise RuntimeError(f"objective '{self.objective_name}': student tokens {tuple(student.shape)} and teacher "
-                               f"tokens {tuple(target.shape)} differ; regress 'cls', or use views whose {self.modality} "
-                               "token layouts match")
+                               f"tokens {tuple(target.shape)} differ; regress 'cls', or use views whose "
+                               f"{self.modality} token layouts match")
         pred = self.head(student).float()
         loss = REGRESSION[self.loss](pred, target.detach().float())
         cosine = F.cosine_similarity(pred.detach(), target.float(), dim=-1).mean()
@@ -87,5 +88,6 @@ COMPONENTS = [ComponentSpec("objective", "feature_regression", FeatureRegression
               "description": "Regress the [CLS] token (VLMAE IFR) or every token the student encodes."},
     "loss": {"enum": list(REGRESSION), "default": "l1", "description": "Regression loss (VLMAE: L1)."},
     "head": {"x-framework-kind": "head", "default": None,
-             "description": "Predictor on the student's features before the loss (a `head` component); null = none (VLMAE)."},
+             "description": "Predictor on the student's features before the loss (a `head` component); null = none "
+                            "(VLMAE)."},
 }, required=("view",)), "Regress the teacher's encoder features (VLMAE IFR: masked-view [CLS] -> full-image [CLS]).")]

@@ -68,7 +68,8 @@ class MaskedImageModeling(Objective):
         device = ctx.batch["image"].device
         if self.positions == "all" or mask is None:
             if self.positions != "all":
-                raise RuntimeError(f"objective '{self.objective_name}' scores masked patches but view '{self.view}' masks no image")
+                raise RuntimeError(f"objective '{self.objective_name}' scores masked patches but view '{self.view}' "
+                                   "masks no image")
             weights = torch.ones(ctx.batch_size, self.grid[0] * self.grid[1], device=device)
         else:
             weights = mask.mask.float()
@@ -108,6 +109,7 @@ COMPONENTS = [ComponentSpec("objective", "mim", MaskedImageModeling, objective_s
     "head": HEAD_SLOT,
     "loss": {"enum": [*REGRESSION, "ce"], "default": "mse", "description": "Regression loss, or ce for class targets."},
     "positions": {"enum": ["masked", "all", "masked_in_boxes"], "default": "masked",
-                  "description": "Patches scored: masked ones, all, or masked ones overlapping the sample's boxes (whole image when it has none)."},
+                  "description": "Patches scored: masked ones, all, or masked ones overlapping the sample's boxes "
+                                 "(whole image when it has none)."},
     "unpaired_weight": UNPAIRED_WEIGHT,
 }, required=("view", "target")), "Masked image modeling against a pluggable target.")]

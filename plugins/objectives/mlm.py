@@ -46,7 +46,8 @@ class MaskedLanguageModeling(Objective):
     def forward(self, ctx: StepContext) -> LossOutput:
         mask = ctx.view(self.view).text_mask
         if mask is None:
-            raise RuntimeError(f"objective '{self.objective_name}' needs view '{self.view}' to mask text; add a text masker to it")
+            raise RuntimeError(f"objective '{self.objective_name}' needs view '{self.view}' to mask text; add a text "
+                               "masker to it")
         tokens = view_tokens(ctx, self.view, "text", self.decoder, self.source)  # [B,T,D]
         if tokens.shape[1] != mask.labels.shape[1]:
             raise RuntimeError(f"view '{self.view}' drops text tokens; read them through a decoder with with_text=true")
@@ -57,7 +58,8 @@ class MaskedLanguageModeling(Objective):
             scored = scored & has_text[:, None]
         logits = self.head(tokens)  # [B,K,V]: only candidate positions pay for the vocabulary projection
         per_token = F.cross_entropy(logits.flatten(0, 1).float(), labels.flatten(), reduction="none").view_as(labels)
-        loss, metrics = paired_unpaired_mean(per_token, scored.float(), presence(ctx.batch, "image"), self.unpaired_weight)
+        loss, metrics = paired_unpaired_mean(per_token, scored.float(), presence(ctx.batch, "image"),
+                                             self.unpaired_weight)
         accuracy = ((logits.argmax(-1) == labels) & scored).sum() / scored.sum().clamp(min=1)
         return LossOutput(loss, {"accuracy": accuracy.detach(), **metrics})
 

@@ -65,8 +65,8 @@ class MaskedRepresentationModeling(Objective):
         self.requires_teacher = target == "teacher"
         if "image" in self.modalities and context.get("image_masked_layout") == "visible":
             raise ValueError("MRM on images needs a fused token at every masked patch, but the image encoder drops "
-                             "masked patches; use an encoder that keeps them (vit mask_tokens 'input' or 'after_encoder') "
-                             "or set modalities to 'text'")
+                             "masked patches; use an encoder that keeps them (vit mask_tokens 'input' or "
+                             "'after_encoder') or set modalities to 'text'")
         widths = {m: context[f"fused_{m}_width"] for m in self.modalities}
         if len(set(widths.values())) > 1:
             raise ValueError(f"MRM shares one projector g between image and text, but the fusion's image stream is "
@@ -161,15 +161,19 @@ def _schema() -> dict[str, Any]:
         "target": {"enum": ["teacher", "online"], "default": "teacher",
                    "description": "Target network: the EMA teacher (needs objectives.<name>.projector in "
                                   "model.teacher.modules), or the online network under stop-gradient (Table 8)."},
-        "dim": {"type": "integer", "minimum": 1, "default": 256, "description": "Output width of projector g and predictor h."},
+        "dim": {"type": "integer", "minimum": 1, "default": 256,
+                "description": "Output width of projector g and predictor h."},
         "projector": {**HEAD_SLOT, "default": {"type": "mlp"},
                       "description": "Projector g: fused width -> dim (one-hidden-layer MLP in the paper)."},
         "predictor": {**HEAD_SLOT, "default": {"type": "mlp"},
-                      "description": "Predictor h: dim -> dim, online branch only (one-hidden-layer MLP in the paper)."},
+                      "description": "Predictor h: dim -> dim, online branch only (one-hidden-layer MLP in the "
+                                     "paper)."},
         "with_predictor": {"type": "boolean", "default": True,
-                           "description": "Apply the predictor h; false regresses g's output directly (Table 8 'w/o predictor')."},
+                           "description": "Apply the predictor h; false regresses g's output directly (Table 8 'w/o "
+                                          "predictor')."},
     })
 
 
 COMPONENTS = [ComponentSpec("objective", "mrm", MaskedRepresentationModeling, _schema(),
-                            "Masked representation modeling: regress the EMA target's fused features at masked positions (MAMO).")]
+                            "Masked representation modeling: regress the EMA target's fused features at masked "
+                            "positions (MAMO).")]

@@ -34,10 +34,12 @@ class TokenizerTraining(Objective):
         out = self.tokenizer(ctx.batch["image"], generator=ctx.generator, weights=weights)
         loss = sum(out.losses.values())
         used, perplexity = codebook_usage(out.codes, self.tokenizer.num_codes, weights)
-        metrics = {**{k: v.detach() for k, v in out.losses.items()}, "codes_used": used.float(), "perplexity": perplexity}
+        metrics = {**{k: v.detach() for k, v in out.losses.items()}, "codes_used": used.float(),
+                   "perplexity": perplexity}
         return LossOutput(loss, metrics)
 
 
 COMPONENTS = [ComponentSpec("objective", "tokenizer_training", TokenizerTraining, objective_schema({
-    "tokenizer": {"x-framework-kind": "image_tokenizer", "description": "The image tokenizer to train (`vq` or `dvae`)."},
+    "tokenizer": {"x-framework-kind": "image_tokenizer",
+                  "description": "The image tokenizer to train (`vq` or `dvae`)."},
 }, required=("tokenizer",)), "Train an image tokenizer: reconstruction + codebook losses, codebook usage metrics.")]

@@ -61,8 +61,8 @@ def load_frozen_tokenizer(path: str, objective: Optional[str], context: BuildCon
     for key in ("mean", "std"):
         ours, theirs = [float(v) for v in context[key]], [float(v) for v in getattr(stored, key)]
         if ours != theirs:
-            raise ValueError(f"tokenizer '{path}' was trained on images normalised with {key} {theirs} but this recipe's "
-                             f"data.{key} is {ours}; use the same normalisation in both recipes")
+            raise ValueError(f"tokenizer '{path}' was trained on images normalised with {key} {theirs} but this "
+                             f"recipe's data.{key} is {ours}; use the same normalisation in both recipes")
     tokenizer = context.build("image_tokenizer", stored.config)
     missing, unexpected = tokenizer.load_state_dict(stored.state, strict=False) if stored.state else ([], [])
     if missing or unexpected:
@@ -83,8 +83,8 @@ class DiscreteTokenTarget(nn.Module):
         super().__init__()
         self.tokenizer = load_frozen_tokenizer(tokenizer, objective, context, num_codes)
         if num_codes is not None and self.tokenizer.num_codes != num_codes:
-            raise ValueError(f"tokenizer '{tokenizer}' has {self.tokenizer.num_codes} codes but num_codes is {num_codes}; "
-                             "fix num_codes or point at the intended tokenizer")
+            raise ValueError(f"tokenizer '{tokenizer}' has {self.tokenizer.num_codes} codes but num_codes is "
+                             f"{num_codes}; fix num_codes or point at the intended tokenizer")
         self.dim = self.tokenizer.num_codes
         grid, patch = context["grid"], context["patch_size"]
         if self.tokenizer.patch_size != patch:
@@ -109,9 +109,11 @@ class DiscreteTokenTarget(nn.Module):
 COMPONENTS = [ComponentSpec("target", "discrete_tokens", DiscreteTokenTarget, {
     "type": "object", "additionalProperties": False, "required": ["tokenizer"],
     "properties": {
-        "tokenizer": {"type": "string", "description": "Trained image tokenizer: a run directory of a tokenizer_training "
-                      "recipe (latest checkpoint), a checkpoint directory (<run>/checkpoints/step_N), or a .safetensors "
-                      "file from plugins.image_tokenizers.storage.export_tokenizer. Relative paths are from the working directory."},
+        "tokenizer": {"type": "string",
+                      "description": "Trained image tokenizer: a run directory of a tokenizer_training recipe (latest "
+                                     "checkpoint), a checkpoint directory (<run>/checkpoints/step_N), or a "
+                                     ".safetensors file from plugins.image_tokenizers.storage.export_tokenizer. "
+                                     "Relative paths are from the working directory."},
         "objective": {"type": ["string", "null"], "default": None,
                       "description": "Name of the tokenizer_training objective in that run (null: its only one)."},
         "num_codes": {"type": ["integer", "null"], "minimum": 2, "default": None,

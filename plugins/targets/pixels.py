@@ -32,5 +32,6 @@ class PixelTarget(nn.Module):
 COMPONENTS = [ComponentSpec("target", "pixels", PixelTarget, {
     "type": "object", "additionalProperties": False,
     "properties": {"normalize_per_patch": {"type": "boolean", "default": True,
-                                           "description": "Normalise each patch by its own mean/std (MAE); false keeps dataset-normalised pixels (M3AE, SimMIM)."}},
+                                           "description": "Normalise each patch by its own mean/std (MAE); false keeps "
+                                                          "dataset-normalised pixels (M3AE, SimMIM)."}},
 }, "Per-patch pixels of the input image.")]

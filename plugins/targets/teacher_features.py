@@ -29,7 +29,8 @@ class TeacherFeatureTarget(nn.Module):
     def forward(self, ctx: StepContext, view: EncodedView) -> torch.Tensor:
         teacher = ctx.teacher_view(self.teacher_view)
         if teacher.image.layout != "full":
-            raise RuntimeError(f"teacher_features needs teacher view '{self.teacher_view}' to keep every patch; use an unmasked view")
+            raise RuntimeError(f"teacher_features needs teacher view '{self.teacher_view}' to keep every patch; use an "
+                               "unmasked view")
         tokens = teacher.image.tokens if self.source == "image_encoder" else teacher.fused.image
         patches = tokens[:, 1:].float()  # [B,N,D]
         return F.layer_norm(patches, patches.shape[-1:]) if self.layernorm else patches
@@ -38,8 +39,11 @@ class TeacherFeatureTarget(nn.Module):
 COMPONENTS = [ComponentSpec("target", "teacher_features", TeacherFeatureTarget, {
     "type": "object", "additionalProperties": False,
     "properties": {
-        "source": {"enum": list(WIDTHS), "default": "image_encoder", "description": "Teacher image-encoder tokens or fused image tokens."},
-        "teacher_view": {"type": "string", "x-framework-ref": "views", "default": "full", "description": "Unmasked view the teacher encodes."},
-        "layernorm": {"type": "boolean", "default": False, "description": "LayerNorm the targets without affine (stabilises feature regression)."},
+        "source": {"enum": list(WIDTHS), "default": "image_encoder",
+                   "description": "Teacher image-encoder tokens or fused image tokens."},
+        "teacher_view": {"type": "string", "x-framework-ref": "views", "default": "full",
+                         "description": "Unmasked view the teacher encodes."},
+        "layernorm": {"type": "boolean", "default": False,
+                      "description": "LayerNorm the targets without affine (stabilises feature regression)."},
     },
 }, "Momentum-teacher patch features of the unmasked view.")]

@@ -61,7 +61,8 @@ class EmaTeacher(nn.Module):
             try:
                 source = student.get_submodule(path)
             except AttributeError:
-                raise ValueError(f"teacher module '{path}' is not a module of the model; check model.teacher.modules") from None
+                raise ValueError(f"teacher module '{path}' is not a module of the model; check "
+                                 "model.teacher.modules") from None
             copies[_key(path)] = copy.deepcopy(source)
         self.copies = nn.ModuleDict(copies)
         self.requires_grad_(False)
@@ -97,9 +98,11 @@ COMPONENTS = [ComponentSpec("teacher", "ema", EmaTeacher, {
     "type": "object", "additionalProperties": False,
     "properties": {
         "momentum": {"type": "number", "minimum": 0, "maximum": 1, "default": 0.995,
-                     "description": "EMA momentum m (ALBEF/VLMAE: 0.995); the start of the ramp when final_momentum is set."},
+                     "description": "EMA momentum m (ALBEF/VLMAE: 0.995); the start of the ramp when final_momentum is "
+                                    "set."},
         "final_momentum": {"type": ["number", "null"], "minimum": 0, "maximum": 1, "default": None,
-                           "description": "Momentum reached by a cosine ramp over ramp_steps (BYOL: 1.0); null = constant."},
+                           "description": "Momentum reached by a cosine ramp over ramp_steps (BYOL: 1.0); null = "
+                                          "constant."},
         "ramp_steps": {"type": "integer", "minimum": 1, "default": 1000,
                        "description": "Optimiser steps of the cosine ramp from momentum to final_momentum."},
         "modules": {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1,

@@ -23,7 +23,8 @@ def pretrained(*, path: str) -> PreTrainedTokenizerFast:
     tokenizer = load_tokenizer(directory, "tokenizer 'pretrained'")  # refuses directories that ship code
     if not isinstance(tokenizer, PreTrainedTokenizerFast):
         raise TypeError(f"tokenizer 'pretrained': '{path}' holds a slow tokenizer; save one with a tokenizer.json")
-    missing = [name for name in ("pad_token", "cls_token", "sep_token", "mask_token") if getattr(tokenizer, name) is None]
+    missing = [name for name in ("pad_token", "cls_token", "sep_token", "mask_token")
+               if getattr(tokenizer, name) is None]
     if missing:
         raise ValueError(f"tokenizer 'pretrained': '{path}' defines no {', '.join(missing)}; masked pretraining "
                          "needs [PAD], [CLS], [SEP] and [MASK] tokens (set them in its special_tokens_map.json)")

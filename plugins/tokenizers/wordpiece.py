@@ -66,7 +66,8 @@ def wordpiece_from_data(*, vocab_size: int, min_frequency: int, context: Any) ->
     dataset = context["dataset"]
     if not hasattr(dataset, "iter_captions") and not hasattr(dataset, "__getitem__"):
         raise ValueError("wordpiece_from_data needs a map-style training dataset or one with iter_captions(); "
-                         "for streaming sources train a tokenizer once and use the 'pretrained' tokenizer with its path")
+                         "for streaming sources train a tokenizer once and use the 'pretrained' tokenizer with its "
+                         "path")
     tokenizer = train_wordpiece(dataset_captions(dataset), vocab_size=vocab_size, min_frequency=min_frequency)
     if len(tokenizer) <= len(SPECIAL_TOKENS):
         raise ValueError("wordpiece_from_data learnt no words: the training dataset has no captions")
@@ -78,7 +79,8 @@ SCHEMA = {
     "additionalProperties": False,
     "properties": {
         "vocab_size": {"type": "integer", "minimum": 16, "default": 1000,
-                       "description": "Largest vocabulary (special tokens and characters included); small corpora give fewer."},
+                       "description": "Largest vocabulary (special tokens and characters included); small corpora give "
+                                      "fewer."},
         "min_frequency": {"type": "integer", "minimum": 1, "default": 2,
                           "description": "A word must occur this many times to enter the vocabulary whole."},
     },
