@@ -33,7 +33,8 @@ def fits(masker, grid: tuple[int, int]) -> bool:
     return not isinstance(masker, BlockMasking) or masker.block_size <= min(grid) * PATCH
 
 
-def run(masker, batch: int, grid: tuple[int, int], seed: int, device: str = "cpu", generator_device: str = "cpu", **extra):
+def run(masker, batch: int, grid: tuple[int, int], seed: int, device: str = "cpu", generator_device: str = "cpu",
+        **extra):
     generator = torch.Generator(device=generator_device).manual_seed(seed)
     return masker(batch_size=batch, grid=grid, patch_size=PATCH, generator=generator, device=device, **extra)
 

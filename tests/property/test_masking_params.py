@@ -68,4 +68,5 @@ def test_patch_size_not_dividing_image_rejected(patch, data) -> None:
 
     image_size = data.draw(st.integers(patch, 16 * patch).filter(lambda s: s % patch))
     with pytest.raises(ValueError, match="not a multiple of patch_size"):
-        ViTEncoder(width=16, depth=1, heads=1, patch_size=patch, mlp_ratio=1.0, image_size=image_size, mask_tokens="input")
+        ViTEncoder(width=16, depth=1, heads=1, patch_size=patch, mlp_ratio=1.0, image_size=image_size,
+                   mask_tokens="input")

@@ -21,7 +21,8 @@ image_configs = st.one_of(
     st.builds(lambda r: {"type": "block", "ratio": r, "block_size": PATCH}, ratio),
     st.builds(lambda r: {"type": "region", "ratio": r}, ratio),
 )
-text_configs = st.one_of(*(st.builds(lambda r, t=t: {"type": t, "ratio": r}, ratio) for t in ("mlm", "mask_only", "drop")))
+text_configs = st.one_of(*(st.builds(lambda r, t=t: {"type": t, "ratio": r}, ratio)
+                           for t in ("mlm", "mask_only", "drop")))
 
 
 def build_views(plan: dict) -> dict[str, ViewSpec]:

@@ -70,7 +70,8 @@ def test_ids_masked_cover_the_mask_in_a_data_independent_width(masker, batch, se
     length and the ratio, so a step's shapes never depend on the captions."""
     out = run(masker, batch, seed)
     length = batch["input_ids"].shape[1]
-    width = length - num_kept(length, masker.ratio) if isinstance(masker, TokenDropping) else most_masked(length, masker.ratio)
+    width = (length - num_kept(length, masker.ratio) if isinstance(masker, TokenDropping)
+             else most_masked(length, masker.ratio))
     assert_lists_masked(out.mask, out.ids_masked, width)
 
 

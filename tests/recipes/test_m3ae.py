@@ -80,8 +80,10 @@ def test_base_recipe_follows_the_spec(registry):
 
 def test_size_variants_change_only_widths_and_size(registry):
     for name in ("m3ae-small.json", "m3ae-large.json"):
-        changed = {line.split(":")[0][2:] for line in diff(load_recipe(RECIPES / "m3ae.json"), load_recipe(RECIPES / name))}
-        assert changed - {"$.description"} == {"$.model.image_encoder.width", "$.model.text_encoder.width", "$.model.fusion.size"}
+        changed = {line.split(":")[0][2:]
+                   for line in diff(load_recipe(RECIPES / "m3ae.json"), load_recipe(RECIPES / name))}
+        assert changed - {"$.description"} == {"$.model.image_encoder.width", "$.model.text_encoder.width",
+                                               "$.model.fusion.size"}
 
 
 def test_text_ratio_sweep_changes_only_the_text_ratio(registry):
@@ -103,7 +105,8 @@ def test_encoder_sees_only_visible_tokens(registry):
     student.fusion.blocks[0].register_forward_pre_hook(lambda module, args: lengths.append(args[0].shape[1]))
     b, t = 4, r["data"]["max_text_len"]
     batch = {"image": torch.randn(b, 3, 32, 32), "input_ids": torch.randint(1000, 2000, (b, t)),
-             "attention_mask": torch.ones(b, t, dtype=torch.long), "special_tokens_mask": torch.zeros(b, t, dtype=torch.long)}
+             "attention_mask": torch.ones(b, t, dtype=torch.long),
+             "special_tokens_mask": torch.zeros(b, t, dtype=torch.long)}
     student(batch, torch.Generator().manual_seed(0))
     kept_patches, kept_text = int(16 * (1 - 0.75)), int(t * (1 - 0.75))
     assert lengths == [1 + kept_patches + kept_text]

@@ -29,11 +29,13 @@ def write_manifest(path: Path, lines: list[dict]) -> Path:
 
 def test_manifest_labels_by_name_map_to_sorted_class_ids(tmp_path):
     png(tmp_path / "a.png", (255, 0, 0))
-    manifest = write_manifest(tmp_path / "m.jsonl", [{"image": "a.png", "label": "zebra"}, {"image": "a.png", "label": "ant"}])
+    manifest = write_manifest(tmp_path / "m.jsonl",
+                              [{"image": "a.png", "label": "zebra"}, {"image": "a.png", "label": "ant"}])
     ds = Manifest(path=str(manifest), image_root=None, labelled=True)
     assert ds.label_names == ["ant", "zebra"]
     assert [ds[i]["label"] for i in range(2)] == [1, 0]
-    unlabelled = Manifest(path=str(write_manifest(tmp_path / "u.jsonl", [{"image": "a.png"}, {"image": "a.png", "label": "ant"}])),
+    unlabelled = Manifest(path=str(write_manifest(tmp_path / "u.jsonl",
+                                                  [{"image": "a.png"}, {"image": "a.png", "label": "ant"}])),
                           image_root=None)
     assert unlabelled.label_names is None and "label" not in unlabelled[0]
     with pytest.raises(BadSampleError, match="is a class name; name the classes"):
@@ -43,14 +45,16 @@ def test_manifest_labels_by_name_map_to_sorted_class_ids(tmp_path):
 def test_manifest_integer_labels_and_given_classes_from_a_file(tmp_path):
     png(tmp_path / "a.png", (255, 0, 0))
     (tmp_path / "classes.txt").write_text("cat\n\ndog\n")
-    manifest = write_manifest(tmp_path / "m.jsonl", [{"image": "a.png", "label": 1}, {"image": "a.png", "label": "cat"}])
+    manifest = write_manifest(tmp_path / "m.jsonl",
+                              [{"image": "a.png", "label": 1}, {"image": "a.png", "label": "cat"}])
     ds = Manifest(path=str(manifest), image_root=None, classes=str(tmp_path / "classes.txt"))
     assert ds.label_names == ["cat", "dog"] and ds[0]["label"] == 1 and ds[1]["label"] == 0
 
 
 def test_manifest_unknown_or_out_of_range_label_names_the_line(tmp_path):
     png(tmp_path / "a.png", (255, 0, 0))
-    manifest = write_manifest(tmp_path / "m.jsonl", [{"image": "a.png", "label": 5}, {"image": "a.png", "label": "owl"}])
+    manifest = write_manifest(tmp_path / "m.jsonl",
+                              [{"image": "a.png", "label": 5}, {"image": "a.png", "label": "owl"}])
     ds = Manifest(path=str(manifest), image_root=None, classes=["cat", "dog"])
     with pytest.raises(BadSampleError, match="line 1.*not below the 2 classes"):
         ds[0]

@@ -26,7 +26,8 @@ SHAPES = SyntheticShapes(samples=8, image_size=24, seed=0, max_shapes=2, split="
 def tokenizer():
     from framework_plugins.tokenizers.wordpiece import train_wordpiece
 
-    return train_wordpiece(["a red circle", "caption 0 1 2 3 4 5 6 7 8 9", "words only here"], vocab_size=200, min_frequency=1)
+    return train_wordpiece(["a red circle", "caption 0 1 2 3 4 5 6 7 8 9", "words only here"],
+                           vocab_size=200, min_frequency=1)
 
 
 @pytest.fixture
@@ -56,7 +57,8 @@ def first_batches(recipe, dataset, tokenizer, n=2, batch=4, health=None, **kw):
 
 def test_manifest_skips_corrupt_and_missing_images_by_name(files, tokenizer):
     root, names = files
-    lines = [{"image": n, "captions": [SHAPES[i]["captions"][0]], "boxes": SHAPES[i]["boxes"]} for i, n in enumerate(names)]
+    lines = [{"image": n, "captions": [SHAPES[i]["captions"][0]], "boxes": SHAPES[i]["boxes"]}
+             for i, n in enumerate(names)]
     lines[2] = {"image": "img/corrupt.jpg", "captions": "broken"}
     lines[5] = {"image": "img/missing.jpg", "captions": "gone"}
     (root / "m.jsonl").write_text("\n".join(json.dumps(x) for x in lines))
@@ -171,7 +173,8 @@ def test_tiny_recipe_trains_from_each_file_source(files, tmp_path, source):
         write_shard(root / f"shard-{s}.tar", [(f"s{s}_{i}", {"jpg": jpeg(i), "txt": SHAPES[i]["captions"][0].encode()})
                                               for i in range(4)])
     config = {"manifest": {"type": "manifest", "path": str(root / "m.jsonl")},
-              "coco_captions": {"type": "coco_captions", "annotations": str(root / "coco.json"), "images": str(root / "img")},
+              "coco_captions": {"type": "coco_captions", "annotations": str(root / "coco.json"),
+                                "images": str(root / "img")},
               "webdataset": {"type": "webdataset", "urls": str(root / "shard-{0..1}.tar")}}[source]
     recipe = tiny_recipe(f"data.train={json_lib.dumps(config)}", "data.max_bad_fraction=0.5", "train.steps=3",
                          "train.micro_batch=4", "train.global_batch=4", "train.log_every=1")

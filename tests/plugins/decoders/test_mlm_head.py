@@ -67,7 +67,8 @@ def test_loaded_head_gives_transformers_masked_lm_logits(registry, tmp_path, arc
 
 
 def test_checkpoint_without_an_mlm_head_is_refused(registry, tmp_path):
-    BertModel(BertConfig(vocab_size=VOCAB, pad_token_id=PAD, **SIZES), add_pooling_layer=False).save_pretrained(tmp_path)
+    BertModel(BertConfig(vocab_size=VOCAB, pad_token_id=PAD, **SIZES),
+              add_pooling_layer=False).save_pretrained(tmp_path)
     with pytest.raises(Exception, match="no trained MLM head"):
         encoder_and_head(registry, {"type": "bert", "checkpoint": str(tmp_path)},
                          {"type": "bert_mlm", "checkpoint": str(tmp_path)})
@@ -78,7 +79,8 @@ def test_tying_needs_embeddings_of_the_predicted_vocabulary(registry):
     with pytest.raises(Exception, match="exposes none"):
         context.build("head", {"type": "bert_mlm"}, in_dim=32, out_dim=VOCAB)
     with pytest.raises(Exception, match="embeds 40 ids but the tokenizer has 50"):
-        context.build("head", {"type": "bert_mlm"}, in_dim=32, out_dim=VOCAB, text_embeddings=torch.nn.Embedding(40, 32))
+        context.build("head", {"type": "bert_mlm"}, in_dim=32, out_dim=VOCAB,
+                      text_embeddings=torch.nn.Embedding(40, 32))
     random = context.build("head", {"type": "bert_mlm", "tie": False}, in_dim=24, out_dim=VOCAB, text_checkpoint=None)
     assert torch.count_nonzero(random.bias) == 0  # no checkpoint anywhere: BERT's initialisation
     untied = context.build("head", {"type": "bert_mlm", "tie": False}, in_dim=24, out_dim=VOCAB)

@@ -23,7 +23,8 @@ def test_reports_accuracy_with_chance_and_majority(model, tmp_path):
 
 
 def test_needs_a_classification_objective(registry, tmp_path):
-    plain = EvalModel.from_recipe(tiny_recipe('data.train={"type": "synthetic_shapes", "samples": 16, "image_size": 32}'),
+    plain = EvalModel.from_recipe(tiny_recipe('data.train={"type": "synthetic_shapes", '
+                                              '"samples": 16, "image_size": 32}'),
                                   registry)
     with pytest.raises(EvalModelError, match="needs an objective of type .classification."):
         run_tasks(plain, [{"type": "classification", "max_samples": 4}], tmp_path, report=False)

@@ -37,7 +37,8 @@ def folders(tmp_path_factory) -> tuple[Path, Path]:
 
 @pytest.fixture(scope="module")
 def model(registry) -> EvalModel:
-    return EvalModel.from_recipe(tiny_recipe('data.train={"type": "synthetic_shapes", "samples": 16, "image_size": 32}'),
+    return EvalModel.from_recipe(tiny_recipe('data.train={"type": "synthetic_shapes", '
+                                             '"samples": 16, "image_size": 32}'),
                                  registry)
 
 

@@ -49,7 +49,8 @@ def fake_context(labels: torch.Tensor | None) -> SimpleNamespace:
     g = torch.Generator().manual_seed(0)
     image = ImageEncoding(torch.randn(B, 5, D, generator=g))
     text = TextEncoding(torch.randn(B, 4, D, generator=g), torch.ones(B, 4, dtype=torch.long))
-    view = SimpleNamespace(image=image, text=text, fused=FusedEncoding(None, text.tokens, torch.randn(B, D, generator=g)))
+    view = SimpleNamespace(image=image, text=text,
+                           fused=FusedEncoding(None, text.tokens, torch.randn(B, D, generator=g)))
     batch = {"input_ids": torch.zeros(B, 4, dtype=torch.long)} | ({"label": labels} if labels is not None else {})
     return SimpleNamespace(view=lambda name: view, batch=batch, batch_size=B)
 

@@ -22,7 +22,8 @@ SMALL = {"patch_size": 8, "channels": 16, "num_codes": 32}
 
 def build(registry, name: str, **params) -> torch.nn.Module:
     torch.manual_seed(0)
-    return registry.build("image_tokenizer", {"type": name, **SMALL, **params}, BuildContext(registry, {"image_size": 32}))
+    return registry.build("image_tokenizer", {"type": name, **SMALL, **params},
+                          BuildContext(registry, {"image_size": 32}))
 
 
 def vq(**params) -> VQTokenizer:
@@ -59,7 +60,8 @@ def test_patch_size_must_be_a_power_of_two_and_known(registry):
     with pytest.raises(ValueError, match="power of two"):
         stages(12)
     with pytest.raises(ValueError, match="patch_size"):
-        registry.build("image_tokenizer", {"type": "vq", "patch_size": None}, BuildContext(registry, {"image_size": 32}))
+        registry.build("image_tokenizer", {"type": "vq", "patch_size": None},
+                       BuildContext(registry, {"image_size": 32}))
     tok = registry.build("image_tokenizer", {"type": "vq", "patch_size": None, "channels": 8},
                          BuildContext(registry, {"patch_size": 4}))
     assert tok.patch_size == 4

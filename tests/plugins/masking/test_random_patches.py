@@ -19,7 +19,8 @@ def mae_reference(noise: torch.Tensor, keep: int) -> tuple[torch.Tensor, torch.T
 
 
 def call(masker: RandomPatches, batch: int = 3, grid: tuple[int, int] = (4, 5), seed: int = 0):
-    return masker(batch_size=batch, grid=grid, patch_size=8, generator=torch.Generator().manual_seed(seed), device="cpu")
+    return masker(batch_size=batch, grid=grid, patch_size=8, generator=torch.Generator().manual_seed(seed),
+                  device="cpu")
 
 
 def test_matches_mae_reference() -> None:

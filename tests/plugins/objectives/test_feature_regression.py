@@ -24,7 +24,8 @@ def registry() -> Registry:
 
 def build(registry: Registry, **params):
     context = BuildContext(registry, {"image_width": D, "text_width": D})
-    return registry.build("objective", {"type": "feature_regression", "name": "ifr", "view": "masked", **params}, context)
+    return registry.build("objective", {"type": "feature_regression", "name": "ifr", "view": "masked", **params},
+                          context)
 
 
 def fake_context() -> SimpleNamespace:
@@ -33,9 +34,11 @@ def fake_context() -> SimpleNamespace:
     ids_keep = torch.tensor([[2, 0], [1, 3]])
     mask = MaskingOutput(torch.ones(B, N, dtype=torch.bool).scatter(1, ids_keep, False), ids_keep, None)
     text = TextEncoding(torch.randn(B, 3, D, generator=g), torch.ones(B, 3))
-    student = SimpleNamespace(image=ImageEncoding(torch.randn(B, 1 + K, D, generator=g, requires_grad=True), "visible", mask),
+    student = SimpleNamespace(image=ImageEncoding(torch.randn(B, 1 + K, D, generator=g, requires_grad=True),
+                                                  "visible", mask),
                               text=text, image_mask=mask)
-    teacher = SimpleNamespace(image=ImageEncoding(torch.randn(B, 1 + N, D, generator=g), "full"), text=text, image_mask=None)
+    teacher = SimpleNamespace(image=ImageEncoding(torch.randn(B, 1 + N, D, generator=g), "full"), text=text,
+                              image_mask=None)
     return SimpleNamespace(view={"masked": student}.__getitem__, teacher_view={"full": teacher}.__getitem__)
 
 

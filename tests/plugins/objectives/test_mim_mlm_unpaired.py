@@ -40,9 +40,11 @@ class Ctx:
 
 
 def build(registry, config):
-    context = BuildContext(registry, {"decoder_widths": {"d": D}, "decoder_streams": {"d": ("image", "text")}, "patch_size": 8, "grid": (2, 2), "vocab_size": VOCAB})
+    context = BuildContext(registry, {"decoder_widths": {"d": D}, "decoder_streams": {"d": ("image", "text")},
+                                      "patch_size": 8, "grid": (2, 2), "vocab_size": VOCAB})
     torch.manual_seed(0)
-    return registry.build("objective", {"name": config["type"], "view": "v", "decoder": "d", "head": {"type": "linear"}, **config}, context)
+    return registry.build("objective", {"name": config["type"], "view": "v", "decoder": "d", "head": {"type": "linear"},
+                                        **config}, context)
 
 
 def group_reference(per_sample_sum: torch.Tensor, per_sample_count: torch.Tensor, paired: torch.Tensor,
@@ -89,7 +91,8 @@ def test_mim_on_paired_batches_is_the_plain_masked_mean(registry):
 def text_case():
     torch.manual_seed(2)
     ids = torch.randint(5, VOCAB, (B, T))
-    masked = torch.tensor([[1, 0, 1, 0, 0, 0], [1, 1, 0, 0, 0, 0], [0, 1, 1, 1, 0, 0], [0, 0, 0, 1, 1, 0]], dtype=torch.bool)
+    masked = torch.tensor([[1, 0, 1, 0, 0, 0], [1, 1, 0, 0, 0, 0], [0, 1, 1, 1, 0, 0], [0, 0, 0, 1, 1, 0]],
+                          dtype=torch.bool)
     labels = torch.where(masked, ids, torch.full_like(ids, -100))
     tokens = torch.randn(B, T, D)
     batch = {"image": torch.zeros(B, 3, 16, 16), "has_image": HAS_IMAGE, "has_text": HAS_TEXT}

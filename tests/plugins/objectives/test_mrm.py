@@ -88,7 +88,8 @@ def scenario(seed: int = 0) -> SimpleNamespace:
     other = torch.randn(B, T, D, generator=g)
     views = {
         "masked_image": make_view("masked_image", online_image, other, image_mask=image_mask),
-        "masked_text": make_view("masked_text", torch.randn(B, 1 + N, D, generator=g), online_text, text_mask=text_mask),
+        "masked_text": make_view("masked_text", torch.randn(B, 1 + N, D, generator=g), online_text,
+                                 text_mask=text_mask),
         "full": make_view("full", full_image, full_text),
     }
     return SimpleNamespace(views=views, teacher_views={"full": make_view("full", teacher_image, teacher_text)},

@@ -22,7 +22,8 @@ CONFIG = {"type": "vq", "patch_size": 8, "channels": 16, "num_codes": 32, "code_
 
 
 def context(registry, **values) -> BuildContext:
-    return BuildContext(registry, {"image_size": 32, "mean": MEAN, "std": STD, "patch_size": 8, "grid": (4, 4), **values})
+    return BuildContext(registry, {"image_size": 32, "mean": MEAN, "std": STD, "patch_size": 8, "grid": (4, 4),
+                                   **values})
 
 
 def fake_run(root: Path, registry, name: str = "tok") -> torch.nn.Module:
