@@ -73,10 +73,11 @@ def bert_config(
 def layer_config(
     arch: str, *, width: int, heads: int, intermediate: Optional[int], dropout: float
 ) -> PretrainedConfig:
-    """Config for stand-alone layers (no embeddings, so vocabulary and positions are unused)."""
+    """Config for stand-alone layers (no embeddings, so vocabulary and positions are unused;
+    3 ids hold RoBERTa's default bos/pad/eos, which transformers checks against the vocabulary)."""
     return bert_config(
         arch,
-        vocab_size=1,
+        vocab_size=3,
         width=width,
         depth=1,
         heads=heads,
