@@ -177,14 +177,16 @@ def dvae_tokenizer(tmp_path_factory, registry) -> Path:
 
 
 def test_tiny_recipe_trains_with_falling_losses_and_a_moving_target(tmp_path, registry):
-    recipe = validate_recipe(load_recipe(RECIPES / "mamo-tiny.json", RUN), registry)
+    # the recipe's own 120 steps, not STEPS: ITC is still at chance after 30 steps from random init
+    # and leaves it from about step 40 (issue 19 item 3)
+    recipe = validate_recipe(load_recipe(RECIPES / "mamo-tiny.json", ["train.log_every=1"]), registry)
     records = train(recipe, tmp_path, registry)
-    assert len(records) == STEPS
+    assert len(records) == recipe["train"]["steps"]
     assert_losses_fall(records, ("mim", "mlm", "mrm"))
     assert all(r["mrm/image_target_std"] > 0 and r["mrm/text_target_std"] > 0 for r in records)
-    # ITC and ITM stay at chance in 30 (and 120) steps from random init: issue 19 item 3
+    # ITM with hard negatives stays at its prior (accuracy 2/3) from random init: issue 19 item 3
     assert_objectives_learn(records, recipe, vocab_size=recipe["data"]["tokenizer"]["vocab_size"],
-                            not_yet=("itc", "itm"))
+                            not_yet=("itm",))
 
 
 def test_table9_pixels_variant_trains_with_falling_losses(tmp_path, registry):
