@@ -69,6 +69,7 @@ def synthetic_batch(recipe: Mapping[str, Any], batch_size: int, vocab_size: int,
         "has_image": torch.ones(batch_size, dtype=torch.bool),  # as the collator always records
         "has_text": torch.ones(batch_size, dtype=torch.bool),
         "index": torch.arange(batch_size),
+        "label": torch.zeros(batch_size, dtype=torch.long),  # class 0 exists for any classifier
     }
 
 

@@ -58,10 +58,10 @@ class Classification(Objective):
         logits = self.logits(ctx.view(self.view))  # [B,C]
         labels = ctx.batch["label"].to(logits.device)  # [B]
         if labels.device.type == "cpu":  # free here; on an accelerator cross_entropy asserts on the device (no sync)
-            bad = labels[(labels != IGNORE_INDEX) & ((labels < 0) | (labels >= self.classes))]
-            if len(bad):
+            bad = [v for v in labels.tolist() if v != IGNORE_INDEX and not 0 <= v < self.classes]  # host values
+            if bad:
                 raise ValueError(f"objective '{self.objective_name}' has classes={self.classes} but a batch holds "
-                                 f"label {int(bad[0])}; set classes to the source's number of classes")
+                                 f"label {bad[0]}; set classes to the source's number of classes")
         loss = F.cross_entropy(logits, labels, ignore_index=IGNORE_INDEX, label_smoothing=self.label_smoothing)
         scored = labels != IGNORE_INDEX
         accuracy = ((logits.argmax(-1) == labels) & scored).sum() / scored.sum().clamp(min=1)
