@@ -138,7 +138,8 @@ def checkpoint_model(checkpoint: str, arch: str, dropout: float, context: Any, *
         if stored is None:
             refuse_remote_code(checkpoint, "text checkpoint")
             stored = AutoConfig.from_pretrained(checkpoint, **SAFE_PRETRAINED,
-                                                hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout).to_dict()
+                                                hidden_dropout_prob=dropout,
+                                                attention_probs_dropout_prob=dropout).to_dict()
         config = ARCHS[arch].from_dict(stored)
         config._attn_implementation = "sdpa"
     if not need_model:
@@ -222,10 +223,12 @@ def stack_properties(*, depth: int, layers_example: str, checkpoint_use: str) ->
                    "default": None, "description": f"[start, end) of the stack's layers to use, e.g. {layers_example}; "
                                                    "null uses all"},
         "checkpoint": {"type": ["string", "null"], "default": None,
-                       "description": f"local save_pretrained BERT/RoBERTa directory {checkpoint_use}; null = random init"},
+                       "description": f"local save_pretrained BERT/RoBERTa directory {checkpoint_use}; "
+                                      "null = random init"},
         "depth": {"type": "integer", "minimum": 1, "default": depth,
                   "description": "layers of the full stack before `layers` selects some (ignored with a checkpoint)"},
-        "heads": {"type": "integer", "minimum": 1, "default": 12, "description": "attention heads (ignored with a checkpoint)"},
+        "heads": {"type": "integer", "minimum": 1, "default": 12,
+                  "description": "attention heads (ignored with a checkpoint)"},
         "intermediate": {"type": ["integer", "null"], "minimum": 1, "default": None,
                          "description": "MLP hidden size; null = 4 x width (ignored with a checkpoint)"},
         "dropout": {"type": "number", "minimum": 0, "maximum": 1, "default": 0.1,

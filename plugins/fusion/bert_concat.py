@@ -80,7 +80,8 @@ SCHEMA: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
     "properties": {
-        "arch": {"enum": sorted(ARCHS), "default": "bert", "description": "layer flavour (LayerNorm eps) and checkpoint type"},
+        "arch": {"enum": sorted(ARCHS), "default": "bert",
+                 "description": "layer flavour (LayerNorm eps) and checkpoint type"},
         "width": {"type": ["integer", "null"], "minimum": 1, "default": None,
                   "description": "fusion width; null = the text encoder's width (ignored with a checkpoint)"},
         "pool": {"enum": ["text", "image"], "default": "text",

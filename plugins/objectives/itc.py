@@ -194,18 +194,23 @@ class ImageTextContrastive(Objective):
 
 
 COMPONENTS = [ComponentSpec("objective", "itc", ImageTextContrastive, objective_schema({
-    "view": {"type": "string", "x-framework-ref": "views", "description": "View the student encodes (usually unmasked; VLMAE: masked image)."},
+    "view": {"type": "string", "x-framework-ref": "views",
+             "description": "View the student encodes (usually unmasked; VLMAE: masked image)."},
     "embed_dim": {"type": "integer", "minimum": 1, "default": 256, "description": "Shared embedding width."},
     "pooling": {"enum": ["cls", "mean"], "default": "cls",
                 "description": "Embed the [CLS] tokens (ALBEF, pretrained encoders) or the mean of real tokens "
                                "(learns faster from random init, where [CLS] outputs start nearly identical)."},
-    "temperature": {"type": "number", "exclusiveMinimum": 0, "maximum": 1, "default": 0.07, "description": "Initial softmax temperature."},
-    "learnable_temperature": {"type": "boolean", "default": True, "description": "Learn the temperature (clamped at 0.01)."},
+    "temperature": {"type": "number", "exclusiveMinimum": 0, "maximum": 1, "default": 0.07,
+                    "description": "Initial softmax temperature."},
+    "learnable_temperature": {"type": "boolean", "default": True,
+                              "description": "Learn the temperature (clamped at 0.01)."},
     "distill_alpha": {"type": "number", "minimum": 0, "maximum": 1, "default": 0.0,
                       "description": "Weight of the momentum teacher's soft targets (ALBEF: 0.4); 0 = plain ITC. "
                                      "Needs model.teacher with copies of objectives.<name>.image_proj and text_proj."},
     "queue_size": {"type": "integer", "minimum": 0, "default": 0,
-                   "description": "Teacher embeddings kept from earlier steps as extra keys (ALBEF: 65536); 0 = no queue."},
+                   "description": "Teacher embeddings kept from earlier steps as extra keys (ALBEF: 65536); "
+                                  "0 = no queue."},
     "teacher_view": {"type": ["string", "null"], "x-framework-ref": "views", "default": None,
-                     "description": "View the teacher encodes in momentum mode (VLMAE: the unmasked one); null = `view`."},
+                     "description": "View the teacher encodes in momentum mode (VLMAE: the unmasked one); "
+                                    "null = `view`."},
 }, required=("view",)), "Image-text contrastive loss with global negatives, optional momentum distillation and queue.")]

@@ -86,7 +86,8 @@ class ImageTextMatching(Objective):
         image, text = view.image, view.text
         pair_image = image._replace(tokens=torch.cat([image.tokens, image.tokens, image.tokens[neg_image]]))
         pair_text = text._replace(tokens=torch.cat([text.tokens, text.tokens[neg_text], text.tokens]),
-                            attention_mask=torch.cat([text.attention_mask, text.attention_mask[neg_text], text.attention_mask]))
+                            attention_mask=torch.cat([text.attention_mask, text.attention_mask[neg_text],
+                                                      text.attention_mask]))
         pooled = ctx.student.fusion(pair_image, pair_text).pooled  # [3B,D]
         scores = self.head(pooled).float()  # [3B,2]
         labels = torch.cat([torch.ones(b), torch.zeros(2 * b)]).long().to(scores.device)

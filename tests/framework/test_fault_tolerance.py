@@ -31,6 +31,8 @@ from framework import hookimpl
 from framework.cli import main
 from framework.registry import default_registry
 
+pytestmark = pytest.mark.slow  # runs, kills and resumes training processes
+
 mode, at = sys.argv[1], int(sys.argv[2])
 
 def die(*args):

@@ -145,6 +145,7 @@ def vq_run(tmp_path_factory, registry) -> tuple[Path, list[dict[str, float]]]:
     return run_dir, train("tokenizer-vq-tiny.json", run_dir, registry, "train.steps=60")
 
 
+@pytest.mark.slow
 def test_tokenizer_recipe_reconstructs_better_and_uses_many_codes(vq_run, registry):
     _, rows = vq_run
     key = "tokenizer_training/reconstruction"
@@ -153,6 +154,7 @@ def test_tokenizer_recipe_reconstructs_better_and_uses_many_codes(vq_run, regist
     assert rows[-1]["tokenizer_training/perplexity"] > 8
 
 
+@pytest.mark.slow
 def test_tokenizer_reconstruction_picture(vq_run, registry, tmp_path):
     run_dir, _ = vq_run
     r = recipe("tokenizer-vq-tiny.json", registry=registry)
@@ -168,11 +170,13 @@ def test_tokenizer_reconstruction_picture(vq_run, registry, tmp_path):
     assert Image.open(path).size == (2 * (96 + 4) + 4, 3 * (96 + 4) + 4)
 
 
+@pytest.mark.slow
 def test_tiny_recipe_losses_fall(tmp_path, registry):
     rows = train("m3ae-tiny.json", tmp_path, registry, "train.steps=30")
     assert rows[-1]["image"] < rows[0]["image"] and rows[-1]["text"] < rows[0]["text"]
 
 
+@pytest.mark.slow
 def test_discrete_recipe_losses_fall(tmp_path, registry, vq_run):
     run_dir, _ = vq_run
     rows = train("m3ae-discrete.json", tmp_path, registry, "train.steps=30", f"objectives.0.target.tokenizer={run_dir}")
@@ -190,6 +194,7 @@ def write_unpaired_files(root: Path, count: int = 64) -> tuple[Path, Path]:
     return root / "captions.txt", root / "images"
 
 
+@pytest.mark.slow
 def test_unpaired_recipe_losses_fall(tmp_path, registry):
     captions, images = write_unpaired_files(tmp_path / "data")
     rows = train("m3ae-unpaired.json", tmp_path / "run", registry, "train.steps=30",

@@ -28,7 +28,8 @@ LOSS_ABLATIONS = {  # Table 5: recipe -> objective types it keeps
     "maskvlm-loss-itc-itm-mim.json": ["itc", "itm", "mim"],
 }
 VIEW_ABLATIONS = {  # recipe -> (its base, every JSON path it may change besides its description)
-    "maskvlm-mask-both.json": ("maskvlm.json", {"$.views.masked_both", f"{MIM}.view", f"{MLM}.view"}),  # Table 6: Sec. 4.1
+    # Table 6, in the Sec. 4.1 setup
+    "maskvlm-mask-both.json": ("maskvlm.json", {"$.views.masked_both", f"{MIM}.view", f"{MLM}.view"}),
     "maskvlm-ratio-50-30.json": ("maskvlm-ablation.json", {"$.views.masked_image.image.ratio"}),  # Table 7
     "maskvlm-ratio-70-30.json": ("maskvlm-ablation.json", {"$.views.masked_image.image.ratio"}),
     "maskvlm-ratio-60-15.json": ("maskvlm-ablation.json", {"$.views.masked_text.text.ratio"}),

@@ -22,8 +22,8 @@ ABLATIONS = {
     "vlmae-mask75.json": {"$.description", "$.views.masked.image.ratio"},
     "vlmae-region-masking.json": {"$.description", "$.views.masked.image.type"},
     # ALBEF's augmentation is crop + flip + RandAugment; VLMAE adds colour jitter, grayscale and blur
-    "albef.json": {"$.description", "$.model.decoders", "$.objectives", "$.views.masked", "$.views.masked_text.image_from",
-                   "$.data.augment"},
+    "albef.json": {"$.description", "$.model.decoders", "$.objectives", "$.views.masked",
+                   "$.views.masked_text.image_from", "$.data.augment"},
 }
 """Each recipe -> the JSON paths where it may differ from vlmae.json (Table 6 / 7 rows, Table 8's ALBEF)."""
 
@@ -60,7 +60,8 @@ def test_ablation_differs_only_in_its_keys(name):
 def test_table6_rows_add_one_loss_at_a_time():
     """Baseline = ITC+ITM+MLM; +MIM scores every masked patch; +RMIM only those in boxes; +IFR is vlmae."""
     full = load_recipe(RECIPES / "vlmae.json")["objectives"]
-    objectives = {n: load_recipe(RECIPES / n)["objectives"] for n in ("vlmae-baseline.json", "vlmae-mim.json", "vlmae-rmim.json")}
+    objectives = {n: load_recipe(RECIPES / n)["objectives"]
+                  for n in ("vlmae-baseline.json", "vlmae-mim.json", "vlmae-rmim.json")}
     assert [o["type"] for o in full] == ["itc", "itm", "mlm", "mim", "feature_regression"]
     assert objectives["vlmae-baseline.json"] == full[:3]
     assert objectives["vlmae-mim.json"] == [*full[:3], {**full[3], "positions": "masked"}]

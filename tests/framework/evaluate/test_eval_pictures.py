@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from types import SimpleNamespace
 
+import pytest
 import torch
 from PIL import Image
 
@@ -32,6 +33,7 @@ def test_plot_writes_one_panel_per_changing_metric_after_the_loss_overlay(tmp_pa
     assert main(["plot", str(tmp_path), "--keys", "loss,nope"]) == 2
 
 
+@pytest.mark.slow
 def test_plot_of_the_trained_run(trained_run):
     assert main(["plot", str(trained_run)]) == 0
     size, kind = read_png(trained_run / "curves.png")
@@ -56,6 +58,7 @@ class Recorder:
         self.calls.append((task, results, run_dir))
 
 
+@pytest.mark.slow
 def test_periodic_eval_logs_metrics_and_calls_the_hook(trained_model, tmp_path):
     registry = Registry().load_entry_points()
     recorder = Recorder()

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 
 from framework.checkpoint import latest_checkpoint
 from framework.cli import main
 from framework.evaluate import run_tasks
 from framework.model_file import read_model_file
+
+pytestmark = pytest.mark.slow  # trains the tiny recipe for 150 steps first
 
 RETRIEVAL = {"type": "retrieval", "max_samples": 256, "batch_size": 128}
 ONE_SHAPE = {"type": "synthetic_shapes", "samples": 256, "max_shapes": 1}  # the label names the only shape
