@@ -20,6 +20,8 @@ from framework.nonfinite import NonFiniteLossError
 from framework.train import Trainer
 from tests.helpers import REPO, tiny_recipe
 
+pytestmark = pytest.mark.slow  # runs, kills and resumes training processes
+
 STEPS = 4
 OVERRIDES = (f"train.steps={STEPS}", "train.micro_batch=8", "train.global_batch=16", "train.checkpoint_every=2",
              "train.log_every=1", "data.train.samples=256")
@@ -30,8 +32,6 @@ import framework.checkpoint as checkpoint
 from framework import hookimpl
 from framework.cli import main
 from framework.registry import default_registry
-
-pytestmark = pytest.mark.slow  # runs, kills and resumes training processes
 
 mode, at = sys.argv[1], int(sys.argv[2])
 
