@@ -18,6 +18,7 @@ from framework.checkpoint import latest_checkpoint, load_checkpoint, safe_torch_
 from framework.metrics import read_metrics
 from framework.nonfinite import NonFiniteLossError
 from framework.train import Trainer
+from tests.distributed.launch import child_env
 from tests.helpers import REPO, tiny_recipe
 
 pytestmark = pytest.mark.slow  # runs, kills and resumes training processes
@@ -66,14 +67,10 @@ def cli_command(run_dir: Path, *extra: str) -> list[str]:
     return ["run", "recipes/tiny.json", "--output", str(run_dir), "--quiet", *sets, *extra]
 
 
-DIST_VARIABLES = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
-
-
 def spawn(args: list[str]) -> subprocess.Popen:
     """A child process without this process's process-group address (which it holds).
     It keeps this process's thread count: results are compared bitwise with runs here."""
-    env = {k: v for k, v in os.environ.items() if k not in DIST_VARIABLES}
-    return subprocess.Popen([sys.executable, *args], cwd=REPO, env=env, stdout=subprocess.PIPE,
+    return subprocess.Popen([sys.executable, *args], cwd=REPO, env=child_env(), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
 
 

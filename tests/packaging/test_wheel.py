@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -26,6 +25,7 @@ import pytest
 
 from framework.cli import main
 from framework.resources import builtin_recipes
+from tests.distributed.launch import child_env
 
 pytestmark = pytest.mark.slow
 
@@ -37,7 +37,7 @@ SELF = ("framework", "__editable__", "_framework", "distutils-precedence.pth")
 
 def run(*args: str | Path, cwd: Path, timeout: float = 300, env: dict | None = None) -> subprocess.CompletedProcess:
     result = subprocess.run([str(a) for a in args], cwd=cwd, capture_output=True, text=True, timeout=timeout,
-                            check=False, env={**os.environ, **(env or {})})
+                            check=False, env=child_env(**(env or {})))
     assert result.returncode == 0, (f"{' '.join(map(str, args))} exited {result.returncode}:\n"
                                     f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
     return result
