@@ -70,10 +70,11 @@ def build_run(recipe: Mapping[str, Any], registry: Registry, *, tokenizer: Any =
 def build_shapes(recipe: Mapping[str, Any], registry: Registry) -> BuiltRun:
     """The recipe's model on the meta device: every component built and checked, no data
     read, no weights loaded or allocated (seconds for a paper recipe)."""
+    tokenizer = stand_in_tokenizer(recipe)
     with torch.device("meta"):
-        model, teacher = assemble(recipe, registry, stand_in_tokenizer(recipe), load_pretrained=False)
+        model, teacher = assemble(recipe, registry, tokenizer, load_pretrained=False)
     apply_activation_checkpointing(model, recipe_setting(recipe))  # so validation refuses a slot run would
-    return BuiltRun(recipe, registry, stand_in_tokenizer(recipe), model, teacher)
+    return BuiltRun(recipe, registry, tokenizer, model, teacher)
 
 
 def stand_in_tokenizer(recipe: Mapping[str, Any]) -> StandInTokenizer:
@@ -89,9 +90,9 @@ def _saved_vocab_size(directory: Path) -> Optional[int]:
     """Vocabulary size of a saved tokenizer (``tokenizer.json`` or ``vocab.txt``), if readable."""
     try:
         if (directory / "tokenizer.json").is_file():
-            model = json.loads((directory / "tokenizer.json").read_text())["model"]
-            added = json.loads((directory / "tokenizer.json").read_text()).get("added_tokens", [])
-            return max(len(model["vocab"]), 1 + max((t["id"] for t in added), default=0))
+            saved = json.loads((directory / "tokenizer.json").read_text())
+            added = saved.get("added_tokens", [])
+            return max(len(saved["model"]["vocab"]), 1 + max((t["id"] for t in added), default=0))
         if (directory / "vocab.txt").is_file():
             return sum(1 for _ in (directory / "vocab.txt").open())
     except (OSError, ValueError, KeyError, TypeError):

@@ -44,7 +44,9 @@ class StandInTokenizer:
         return {f"{k}_token": f"[{k.upper()}]" for k in BERT_SPECIALS}
 
     def convert_tokens_to_ids(self, token: str) -> int:
-        return self.get_vocab()[token]
+        """The id of a special token's name or of an ``[unusedN]`` placeholder."""
+        specials = {f"[{k.upper()}]": i for k, i in BERT_SPECIALS.items()}
+        return specials[token] if token in specials else int(token.removeprefix("[unused").removesuffix("]"))
 
 
 def synthetic_batch(recipe: Mapping[str, Any], batch_size: int, vocab_size: int, generator: torch.Generator) -> Batch:
