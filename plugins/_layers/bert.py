@@ -222,7 +222,7 @@ def stack_properties(*, depth: int, layers_example: str, checkpoint_use: str) ->
         "layers": {"type": ["array", "null"], "items": {"type": "integer", "minimum": 0}, "minItems": 2, "maxItems": 2,
                    "default": None, "description": f"[start, end) of the stack's layers to use, e.g. {layers_example}; "
                                                    "null uses all"},
-        "checkpoint": {"type": ["string", "null"], "default": None,
+        "checkpoint": {"type": ["string", "null"], "default": None, "x-framework-path": "dir",
                        "description": f"local save_pretrained BERT/RoBERTa directory {checkpoint_use}; "
                                       "null = random init"},
         "depth": {"type": "integer", "minimum": 1, "default": depth,

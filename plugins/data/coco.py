@@ -72,8 +72,9 @@ def flickr30k(*, captions: str, images: str) -> CaptionedImages:
 
 def _folder_schema(file_key: str, file_doc: str) -> dict[str, Any]:
     return {"type": "object", "additionalProperties": False, "required": [file_key, "images"], "properties": {
-        file_key: {"type": "string", "description": file_doc},
-        "images": {"type": "string", "description": "Folder holding the image files the annotations name."},
+        file_key: {"type": "string", "x-framework-path": "file", "description": file_doc},
+        "images": {"type": "string", "x-framework-path": "dir",
+                   "description": "Folder holding the image files the annotations name."},
     }}
 
 

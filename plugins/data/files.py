@@ -218,8 +218,9 @@ class TextLines(Dataset):
         return {"image": None, "captions": [self.texts[index]], "boxes": []}
 
 
-def _path(description: str) -> dict[str, Any]:
-    return {"type": "string", "description": description}
+def _path(description: str, kind: str) -> dict[str, Any]:
+    """A local path parameter (``kind``: file or dir) that `framework validate` notes when missing."""
+    return {"type": "string", "x-framework-path": kind, "description": description}
 
 
 def _schema(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
@@ -231,7 +232,7 @@ NAMES = {"oneOf": [{"type": "null"}, {"type": "string"}, {"type": "array", "item
 
 COMPONENTS = [
     ComponentSpec("dataset", "manifest", Manifest, _schema({
-        "path": _path("JSONL manifest: one {image, captions, boxes?, label?} object per line."),
+        "path": _path("JSONL manifest: one {image, captions, boxes?, label?} object per line.", "file"),
         "image_root": {"type": ["string", "null"], "default": None,
                        "description": "Folder image paths are relative to (null: the manifest's folder)."},
         "labelled": {"type": "boolean", "default": False,
@@ -244,7 +245,7 @@ COMPONENTS = [
                    "description": "Further keys of each line passed through to the sample as fields (e.g. answers)."},
     }, ["path"]), "JSONL manifest of image paths, captions, optional boxes, labels and declared fields."),
     ComponentSpec("dataset", "image_folder", ImageFolder, _schema({
-        "path": _path("Folder searched recursively for images."),
+        "path": _path("Folder searched recursively for images.", "dir"),
         "labels": {"enum": ["none", "subfolders"], "default": "none",
                    "description": "subfolders: label each image by its top-level folder (ImageNet layout), "
                                   "classes in sorted folder order."},
@@ -253,6 +254,6 @@ COMPONENTS = [
                                        "JSON file mapping folder names to names (null: the folder names)."},
     }, ["path"]), "Image-only source: every image under a folder, optionally labelled by subfolder."),
     ComponentSpec("dataset", "text_lines", TextLines, _schema({
-        "path": _path("Text file with one sentence per line, or JSONL of {\"text\": ...}."),
+        "path": _path("Text file with one sentence per line, or JSONL of {\"text\": ...}.", "file"),
     }, ["path"]), "Text-only source: one sentence per line."),
 ]

@@ -80,9 +80,9 @@ class KarpathySplit(Dataset):
 COMPONENTS = [ComponentSpec("dataset", "karpathy", KarpathySplit, {
     "type": "object", "additionalProperties": False, "required": ["annotations", "images"],
     "properties": {
-        "annotations": {"type": "string",
+        "annotations": {"type": "string", "x-framework-path": "file",
                         "description": "dataset_coco.json or dataset_flickr30k.json (Karpathy's split file)."},
-        "images": {"type": "string",
+        "images": {"type": "string", "x-framework-path": "dir",
                    "description": "Folder the file's images are under (COCO: holding train2014/ and val2014/; "
                                   "Flickr30k: the flickr30k-images folder)."},
         "splits": {"type": ["array", "null"], "items": {"enum": list(KARPATHY_SPLITS)}, "minItems": 1,

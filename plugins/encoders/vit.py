@@ -212,6 +212,7 @@ SCHEMA: dict[str, Any] = {
         },
         "checkpoint": {
             "type": ["string", "null"],
+            "x-framework-path": "any",
             "default": None,
             "description": "local timm ViT weights (file, or directory with model.safetensors / "
             "pytorch_model.bin); null = random init",

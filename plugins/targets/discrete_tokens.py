@@ -109,7 +109,7 @@ class DiscreteTokenTarget(nn.Module):
 COMPONENTS = [ComponentSpec("target", "discrete_tokens", DiscreteTokenTarget, {
     "type": "object", "additionalProperties": False, "required": ["tokenizer"],
     "properties": {
-        "tokenizer": {"type": "string",
+        "tokenizer": {"type": "string", "x-framework-path": "any",
                       "description": "Trained image tokenizer: a run directory of a tokenizer_training recipe (latest "
                                      "checkpoint), a checkpoint directory (<run>/checkpoints/step_N), or a "
                                      ".safetensors file from plugins.image_tokenizers.storage.export_tokenizer. "

@@ -36,7 +36,8 @@ SCHEMA = {
     "additionalProperties": False,
     "required": ["path"],
     "properties": {
-        "path": {"type": "string", "description": "Local directory written by save_pretrained (no hub download)."},
+        "path": {"type": "string", "x-framework-path": "dir",
+                 "description": "Local directory written by save_pretrained (no hub download)."},
     },
 }
 

@@ -128,3 +128,16 @@ def test_validate_accepts_exactly_the_recipes_that_build(m):
     except (RecipeValidationError, RegistryError, ValueError, TypeError, RuntimeError):
         builds = False
     assert (validated is not None) == builds, m
+
+
+def test_validate_notes_the_files_a_recipe_names_that_are_missing(tmp_path, capsys):
+    """A recipe stays valid without its data (it builds, counts and pictures), but `validate`
+    names each missing file so a run does not stop on it later."""
+    manifest = tmp_path / "absent.jsonl"
+    source = json.dumps({"type": "manifest", "path": str(manifest)})
+    assert main(["validate", "tiny", "--set", f"data.train={source}"]) == 0
+    err = capsys.readouterr().err
+    assert f"tiny::$.data.train.path: file '{manifest}' does not exist on this machine" in err
+    manifest.write_text("")
+    assert main(["validate", "tiny", "--set", f"data.train={source}"]) == 0
+    assert "does not exist" not in capsys.readouterr().err
